@@ -1,0 +1,112 @@
+"""The public facade: ``memindex.open(path)`` gives a ``MemoryIndex`` over one collection of a store.
+
+The write side (``ingest``) and the agent (``query``) are found through entry points
+(``memindex.ingesters`` and ``memindex.agents``), so the core never imports them and third parties can
+replace either."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from memindex.config import StoreConfig
+from memindex.errors import ConfigError
+from memindex.progress import ProgressCallback
+from memindex.reads import Reader
+from memindex.registry import Registry
+from memindex.search import Hit, Searcher
+from memindex.store import Store
+
+__all__ = ["MemoryIndex", "open_index", "INGESTERS", "AGENTS"]
+
+INGESTERS: Registry[Any] = Registry("memindex.ingesters", "ingester")
+AGENTS: Registry[Any] = Registry("memindex.agents", "agent")
+
+
+class MemoryIndex:
+    """Search, browse, ask and manage one collection. Thread-safe for reads; writes serialise."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reader = Reader(store)
+        self._searcher = Searcher(store)
+        self._agent: Any = None
+
+    # -- read side -------------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, *, tiers: Sequence[str] | None = None,
+               levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
+               time_range: tuple[float, float] | None = None) -> list[Hit]:
+        """Ranked hits across tiers; each hit carries video id, uri, start/end seconds and its evidence."""
+        vids = [self.reader.resolve_video(v) for v in videos] if videos else None
+        return self._searcher.search(query, k=k, tiers=tiers, levels=levels, videos=vids,
+                                     time_range=time_range)
+
+    def ask(self, question: str, **options: Any) -> Any:
+        """Run the retrieval agent (``memindex.agents`` entry point ``default``) and return its Answer."""
+        if self._agent is None:
+            self._agent = AGENTS.create(options.pop("agent", "default"), self)
+        return self._agent.ask(question, **options)
+
+    def videos(self) -> list[dict]:
+        return self.reader.videos()
+
+    def video(self, ref: str) -> dict:
+        return self.reader.video(self.reader.resolve_video(ref))
+
+    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
+        return self.reader.transcript(self.reader.resolve_video(video), start, end)
+
+    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
+        return self.reader.screen_text(self.reader.resolve_video(video), start, end)
+
+    def frames(self, video: str, start: float | None = None, end: float | None = None,
+               n: int | None = None) -> list[dict]:
+        return self.reader.frames(self.reader.resolve_video(video), start, end, n)
+
+    def browse(self, video: str, level: str = "chapter", time_range: tuple[float, float] | None = None) -> list[dict]:
+        start, end = time_range if time_range else (None, None)
+        return self.reader.browse(self.reader.resolve_video(video), level, start, end)
+
+    def get_segment(self, segment_id: int) -> dict:
+        return self.reader.segment(segment_id)
+
+    def stats(self) -> dict:
+        return self.reader.stats()
+
+    # -- write side ------------------------------------------------------------------------------------
+    def ingest(self, paths: Sequence[str | Path], *, progress: ProgressCallback | None = None,
+               ingester: str = "default", **options: Any) -> Any:
+        """Ingest files and folders (recursively); returns a report of ingested, skipped and failed."""
+        return INGESTERS.create(ingester, self.store, **options).ingest(paths, progress=progress)
+
+    def backfill(self, stage: str = "visual", *, progress: ProgressCallback | None = None,
+                 ingester: str = "default", **options: Any) -> Any:
+        """Fill a stage that was left pending (e.g. keyframe vectors once CLIP weights are present)."""
+        return INGESTERS.create(ingester, self.store, **options).backfill(stage, progress=progress)
+
+    def delete_video(self, ref: str) -> None:
+        self.store.delete_video(self.reader.resolve_video(ref))
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> MemoryIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_index(path: str | Path, *, collection: str = "default", config: StoreConfig | None = None,
+               catalog_url: str | None = None, create: bool = True, **client_options: Any) -> Any:
+    """Open a store directory (created if missing), or a server by ``http(s)://`` URL."""
+    target = str(path)
+    if target.startswith(("http://", "https://")):
+        try:
+            from memindex.server.client import RemoteIndex
+        except ImportError as exc:
+            raise ConfigError("opening a server needs memindex[server]") from exc
+        return RemoteIndex(target, collection=collection, **client_options)
+    return MemoryIndex(Store(path, config=config, collection=collection, catalog_url=catalog_url,
+                             create=create))

