@@ -1,0 +1,110 @@
+"""Writes a stage's results into the store: catalog rows and searchable docs in one write transaction."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from ingest.records import UtteranceRec
+from ingest.visual_pass import VisualResult
+from memindex.catalog.models import Frame, OcrLine, Segment, StageRun, Utterance, Word
+from memindex.encoders.base import TextEmbedder
+from memindex.store import DocRow, Store, WriteTxn
+
+__all__ = ["commit_visual", "commit_speech", "record_stage", "build_levels"]
+
+
+def record_stage(txn: WriteTxn, video_id: str, stage: str, status: str, model: str | None,
+                 detail: str | None = None, seconds: float = 0.0) -> None:
+    row = txn.session.scalar(select(StageRun).where(StageRun.video_id == video_id, StageRun.stage == stage))
+    if row is None:
+        txn.session.add(StageRun(video_id=video_id, stage=stage, status=status, model=model, detail=detail,
+                                 seconds=seconds))
+    else:
+        row.status, row.model, row.detail, row.seconds = status, model, detail, seconds
+
+
+def commit_visual(store: Store, video_id: str, res: VisualResult, text: TextEmbedder,
+                  stages: dict[str, tuple[str, str | None, str | None]]) -> None:
+    """Shots, keyframes (visual docs, pending when no vectors), screen text (screen docs), one transaction."""
+    ocr_vecs = text.embed([ln.text for ln in res.ocr]) if res.ocr else None
+    with store.write() as txn:
+        s = txn.session
+        shot_ids = []
+        for shot in res.shots:
+            seg = Segment(video_id=video_id, level="shot", idx=shot.index, start=shot.start, end=shot.end)
+            s.add(seg)
+            shot_ids.append(seg)
+        s.flush()
+        frames = [Frame(video_id=video_id, shot_id=shot_ids[min(f.shot_index, len(shot_ids) - 1)].id, t=f.t,
+                        path=f.path, width=f.width, height=f.height) for f in res.frames]
+        s.add_all(frames)
+        s.flush()
+        _set_shot_keyframes(shot_ids, frames)
+        embedded = [f.vector is not None for f in res.frames]
+        rows = [DocRow(video_id, fr.id, fr.t, fr.t) for fr in frames]
+        if rows and all(embedded):
+            txn.add_docs("visual", rows, np.stack([f.vector for f in res.frames]))
+        elif rows:
+            txn.add_docs("visual", rows, None)
+        _add_ocr(txn, video_id, res, frames, ocr_vecs)
+        for stage, (status, model, detail) in stages.items():
+            record_stage(txn, video_id, stage, status, model, detail, res.seconds.get(stage, 0.0))
+
+
+def _set_shot_keyframes(shots: list[Segment], frames: list[Frame]) -> None:
+    for seg in shots:
+        inside = [f for f in frames if f.shot_id == seg.id]
+        if inside:
+            mid = (seg.start + seg.end) / 2
+            seg.keyframe_id = min(inside, key=lambda f: abs(f.t - mid)).id
+
+
+def _add_ocr(txn: WriteTxn, video_id: str, res: VisualResult, frames: list[Frame],
+             vecs: np.ndarray | None) -> None:
+    lines = []
+    for ln in res.ocr:
+        near = min(frames, key=lambda f: abs(f.t - (ln.frame_t if ln.frame_t is not None else ln.start)),
+                   default=None)
+        row = OcrLine(video_id=video_id, frame_id=near.id if near else None, start=ln.start, end=ln.end,
+                      text=ln.text, box=json.dumps([list(p) for p in ln.box]) if ln.box else None,
+                      confidence=ln.confidence)
+        lines.append(row)
+    txn.session.add_all(lines)
+    txn.session.flush()
+    if lines:
+        txn.add_docs("screen", [DocRow(video_id, r.id, r.start, r.end, r.text) for r in lines], vecs)
+
+
+def commit_speech(store: Store, video_id: str, utts: list[UtteranceRec], text: TextEmbedder,
+                  model: str, seconds: float) -> None:
+    vecs = text.embed([u.text for u in utts]) if utts else None
+    with store.write() as txn:
+        s = txn.session
+        rows = [Utterance(video_id=video_id, start=u.start, end=u.end, text=u.text, speaker=u.speaker,
+                          language=u.language) for u in utts]
+        s.add_all(rows)
+        s.flush()
+        for row, u in zip(rows, utts, strict=True):
+            s.add_all([Word(video_id=video_id, utterance_id=row.id, start=w.start, end=w.end, text=w.text,
+                            prob=w.prob, speaker=w.speaker or u.speaker) for w in u.words])
+        if rows:
+            txn.add_docs("speech", [DocRow(video_id, r.id, r.start, r.end, r.text) for r in rows], vecs)
+        record_stage(txn, video_id, "asr", "done", model, f"{len(rows)} utterances", seconds)
+
+
+def build_levels(store: Store, video_id: str, duration: float) -> None:
+    """The video-level segment above the shots (events and chapters come from the hierarchy stage)."""
+    t0 = time.perf_counter()
+    with store.write() as txn:
+        s = txn.session
+        s.execute(delete(Segment).where(Segment.video_id == video_id, Segment.level == "video"))
+        top = Segment(video_id=video_id, level="video", idx=0, start=0.0, end=duration)
+        s.add(top)
+        s.flush()
+        for seg in s.scalars(select(Segment).where(Segment.video_id == video_id, Segment.level == "shot")):
+            seg.parent_id = top.id
+        record_stage(txn, video_id, "levels", "done", None, None, time.perf_counter() - t0)

@@ -1,0 +1,239 @@
+"""The ingester the core finds through the ``memindex.ingesters`` entry point: a folder or a list of
+files in, one committed video at a time out; resumable, and a failing video never stops the others."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ingest.batch import discover
+from ingest.commit import build_levels, commit_speech, commit_visual
+from ingest.config import IngestConfig
+from ingest.decode import VideoInfo, probe
+from ingest.visual_pass import run_visual_pass
+from memindex.catalog.models import READY, StageRun, Video
+from memindex.encoders.base import FrameEmbedder
+from memindex.errors import MediaError, MemIndexError, StageError
+from memindex.progress import ProgressCallback, ProgressEvent
+from memindex.store import Store
+
+__all__ = ["Ingester", "IngestReport", "video_id_for"]
+
+log = logging.getLogger(__name__)
+_HASH_BLOCK = 1 << 20
+
+
+def video_id_for(path: str | Path) -> tuple[str, str]:
+    """(id, sha256): the id is the content hash's first 16 hex digits, so a moved file keeps its id."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            h.update(block)
+    digest = h.hexdigest()
+    return digest[:16], digest
+
+
+@dataclass
+class IngestReport:
+    ingested: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict:
+        return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
+
+
+class Ingester:
+    """Runs the stages over videos and commits each stage group atomically."""
+
+    def __init__(self, store: Store, config: IngestConfig | None = None, **_: Any) -> None:
+        self.store = store
+        self.cfg = config or IngestConfig()
+        self._frame_embedder: FrameEmbedder | None = None
+        self._frame_failed: str | None = None
+        self._ocr_reader: Any = None
+        self._transcriber: Any = None
+
+    # -- models, loaded once per ingester ----------------------------------------------------------------
+    def frame_embedder(self) -> FrameEmbedder | None:
+        """CLIP, or None (said once) when its weights cannot be loaded: the visual tier stays pending."""
+        if not self.store.config.frame.enabled or self._frame_failed:
+            return None
+        if self._frame_embedder is None:
+            try:
+                self._frame_embedder = self.store.frame_embedder
+            except MemIndexError as exc:
+                self._frame_failed = str(exc)
+                log.warning("keyframe embeddings are PENDING: %s. Run `memindex backfill --stage visual` "
+                            "once the weights are available.", exc)
+                return None
+        return self._frame_embedder
+
+    def ocr_tracker(self) -> Any:
+        if not self.cfg.ocr.enabled:
+            return None
+        from ingest.ocr import ScreenTextTracker, make_ocr_reader
+
+        if self._ocr_reader is None:
+            self._ocr_reader = make_ocr_reader(self.cfg.ocr.reader)
+        return ScreenTextTracker(self._ocr_reader, interval=self.cfg.ocr.interval)
+
+    def transcriber(self) -> Any:
+        from ingest.asr import make_transcriber
+
+        if self._transcriber is None:
+            self._transcriber = make_transcriber(self.cfg.asr.backend, model=self.cfg.asr.model,
+                                                 language=self.cfg.asr.language)
+        return self._transcriber
+
+    # -- batch ---------------------------------------------------------------------------------------------
+    def ingest(self, paths: Any, *, progress: ProgressCallback | None = None) -> IngestReport:
+        emit = progress or (lambda _e: None)
+        report = IngestReport()
+        files, problems = discover(paths)
+        for path, why in problems:
+            report.failed.append({"path": path, "error": why, "code": "media"})
+            emit(ProgressEvent("failed", path, message=why))
+        for path in files:
+            self._one_safely(path, report, emit)
+        return report
+
+    def _one_safely(self, path: str, report: IngestReport, emit: ProgressCallback) -> None:
+        try:
+            outcome, vid, info = self.ingest_one(path, emit)
+        except MemIndexError as exc:
+            log.error("ingest failed: %s", exc)
+            report.failed.append({"path": path, "error": str(exc), "code": exc.code})
+            emit(ProgressEvent("failed", path, getattr(exc, "video_id", None), message=str(exc)))
+            return
+        entry = {"path": path, "video_id": vid, "duration": info.duration if info else None}
+        (report.skipped if outcome == "skipped" else report.ingested).append(entry)
+
+    # -- one video -----------------------------------------------------------------------------------------
+    def ingest_one(self, path: str, emit: ProgressCallback) -> tuple[str, str, VideoInfo | None]:
+        info = probe(path)
+        vid, digest = video_id_for(path)
+        if self._status(vid) == READY:
+            emit(ProgressEvent("skipped", path, vid, message="already ingested (same content)"))
+            return "skipped", vid, info
+        self._register(vid, digest, info)
+        emit(ProgressEvent("start", path, vid, total=info.duration))
+        try:
+            self._run_stages(vid, info, emit)
+        except MediaError as exc:
+            self.store.delete_video(vid)  # a broken file leaves nothing behind
+            exc.video_id = vid
+            raise
+        self._set_status(vid, READY)
+        emit(ProgressEvent("done", path, vid, done=info.duration, total=info.duration))
+        return "ingested", vid, info
+
+    def _run_stages(self, vid: str, info: VideoInfo, emit: ProgressCallback) -> None:
+        done = self._done_stages(vid)
+        _ = self.store.text_embedder  # load once, before two threads need it
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="memindex-ingest") as pool:
+            speech = None
+            if "asr" not in done and info.has_audio and self.cfg.asr.enabled:
+                speech = pool.submit(self._speech, vid, info)
+            if "shots" not in done:
+                self._visual(vid, info, emit)
+            if speech is not None:
+                self._speech_outcome(vid, speech)
+        if info.has_audio is False and "asr" not in done:
+            with self.store.write() as txn:
+                from ingest.commit import record_stage
+
+                record_stage(txn, vid, "asr", "skipped", None, "no audio stream")
+        build_levels(self.store, vid, info.duration)
+
+    def _speech_outcome(self, vid: str, future: Any) -> None:
+        """A failed ASR stage is recorded and reported loudly; the video's other tiers still land."""
+        try:
+            future.result()
+        except MemIndexError as exc:
+            log.error("speech stage FAILED for video %s: %s (re-run ingest to retry it)", vid, exc)
+            with self.store.write() as txn:
+                from ingest.commit import record_stage
+
+                record_stage(txn, vid, "asr", "failed", self.cfg.asr.model, str(exc))
+
+    def _visual(self, vid: str, info: VideoInfo, emit: ProgressCallback) -> None:
+        t0 = time.perf_counter()
+        embedder = self.frame_embedder()
+        tracker = self.ocr_tracker()
+        res = run_visual_pass(info, vid, self.cfg, self.store.media, embedder=embedder, ocr=tracker,
+                              on_progress=lambda t: emit(ProgressEvent("advance", info.path, vid, "video", t,
+                                                                       info.duration)))
+        res.seconds["shots"] = time.perf_counter() - t0
+        stages: dict[str, tuple[str, str | None, str | None]] = {
+            "shots": ("done", f"{self.cfg.shots.detector}", f"{len(res.shots)} shots"),
+            "keyframes": ("done", None, f"{len(res.frames)} keyframes"),
+            "visual": ("done", embedder.name, None) if embedder else
+            ("pending", self.store.config.frame.name, self._frame_failed or "disabled"),
+        }
+        stages["ocr"] = ("done", self._ocr_reader.name, f"{len(res.ocr)} lines") if tracker else \
+            ("skipped", None, "disabled")
+        commit_visual(self.store, vid, res, self.store.text_embedder, stages)
+
+    def _speech(self, vid: str, info: VideoInfo) -> None:
+        from ingest.audio import audio_chunks
+
+        t0 = time.perf_counter()
+        asr = self.transcriber()
+        utts = []
+        try:
+            for chunk in audio_chunks(info.path, chunk_seconds=self.cfg.asr.chunk_seconds):
+                utts.extend(asr.transcribe(chunk))
+        except StageError as exc:
+            exc.video_id = vid
+            raise
+        commit_speech(self.store, vid, utts, self.store.text_embedder, asr.name, time.perf_counter() - t0)
+
+    # -- catalog helpers ---------------------------------------------------------------------------------
+    def _status(self, vid: str) -> str | None:
+        with self.store.Session() as s:
+            return s.scalar(select(Video.status).where(Video.id == vid))
+
+    def _done_stages(self, vid: str) -> set[str]:
+        with self.store.Session() as s:
+            return set(s.scalars(select(StageRun.stage).where(
+                StageRun.video_id == vid, StageRun.status.in_(("done", "pending", "skipped")))).all())
+
+    def _register(self, vid: str, digest: str, info: VideoInfo) -> None:
+        with self.store.write() as txn:
+            v = txn.session.get(Video, vid)
+            if v is None:
+                txn.session.add(Video(id=vid, uri=str(Path(info.path).resolve()), sha256=digest,
+                                      size_bytes=info.size_bytes, duration=info.duration, fps=info.fps,
+                                      width=info.width, height=info.height, codec=info.codec,
+                                      audio_codec=info.audio_codec, has_audio=info.has_audio,
+                                      status="ingesting"))
+            else:
+                v.status, v.uri = "ingesting", str(Path(info.path).resolve())
+
+    def _set_status(self, vid: str, status: str, error: str | None = None) -> None:
+        with self.store.write() as txn:
+            v = txn.session.get(Video, vid)
+            if v is not None:
+                v.status, v.error = status, error
+
+    # -- backfill ----------------------------------------------------------------------------------------
+    def backfill(self, stage: str = "visual", *, progress: ProgressCallback | None = None) -> dict:
+        from ingest.backfill import backfill_visual
+
+        if stage != "visual":
+            from memindex.errors import ConfigError
+
+            raise ConfigError(f"unknown backfill stage {stage!r}; valid: ['visual']")
+        return backfill_visual(self.store, self.frame_embedder(), self._frame_failed)

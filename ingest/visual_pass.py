@@ -1,0 +1,131 @@
+"""The single decode pass over a video's frames: shots, keyframes (to the media cache), screen text and
+keyframe embeddings, all streamed so memory stays flat in the video's length."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ingest.config import IngestConfig
+from ingest.decode import VideoInfo, decode_frames
+from ingest.keyframes import Keyframe, KeyframeSelector
+from ingest.records import OcrLineRec, SampledFrame, Shot
+from ingest.shots import make_shot_detector
+from memindex.encoders.base import FrameEmbedder
+from memindex.errors import MediaError
+from memindex.media import MediaCache
+
+__all__ = ["VisualResult", "KeptFrame", "run_visual_pass"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class KeptFrame:
+    shot_index: int
+    t: float
+    path: str
+    width: int
+    height: int
+    vector: np.ndarray | None = None
+
+
+@dataclass
+class VisualResult:
+    shots: list[Shot] = field(default_factory=list)
+    frames: list[KeptFrame] = field(default_factory=list)
+    ocr: list[OcrLineRec] = field(default_factory=list)
+    decoded_until: float = 0.0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _resize(image: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((max(1, int(w * scale)), max(1, int(h * scale))),
+                                                    Image.BILINEAR))
+
+
+class _Pass:
+    def __init__(self, info: VideoInfo, video_id: str, cfg: IngestConfig, media: MediaCache,
+                 embedder: FrameEmbedder | None, ocr: object | None) -> None:
+        self.info, self.video_id, self.cfg, self.media = info, video_id, cfg, media
+        self.embedder, self.ocr = embedder, ocr
+        self.result = VisualResult()
+        self.shot_start = 0.0
+        self.keys = KeyframeSelector(cfg.keyframes.max_gap)
+        self.pending: list[tuple[KeptFrame, np.ndarray]] = []
+
+    def keep(self, keyframes: list[Keyframe]) -> None:
+        for kf in keyframes:
+            img = _resize(kf.image, self.cfg.keyframes.max_side)
+            rel = self.media.put_jpeg(self.video_id, f"{int(round(kf.t * 1000)):09d}", img)
+            kept = KeptFrame(kf.shot_index, kf.t, rel, img.shape[1], img.shape[0])
+            self.result.frames.append(kept)
+            if self.embedder is not None:
+                self.pending.append((kept, img))
+        if len(self.pending) >= 16:
+            self.embed_pending()
+
+    def embed_pending(self) -> None:
+        if self.embedder is None or not self.pending:
+            return
+        vecs = self.embedder.embed_images([img for _, img in self.pending])
+        for (kept, _), vec in zip(self.pending, vecs, strict=True):
+            kept.vector = vec
+        self.pending = []
+
+    def cut(self, t: float) -> None:
+        if t - self.shot_start <= 0:
+            return
+        self.result.shots.append(Shot(len(self.result.shots), self.shot_start, t))
+        self.shot_start = t
+        self.keep(self.keys.cut(t))
+
+
+def run_visual_pass(info: VideoInfo, video_id: str, cfg: IngestConfig, media: MediaCache, *,
+                    embedder: FrameEmbedder | None, ocr: object | None,
+                    on_progress: Callable[[float], None] | None = None) -> VisualResult:
+    """Decode once; returns shots covering [0, end], keyframes written to the cache, and screen text."""
+    p = _Pass(info, video_id, cfg, media, embedder, ocr)
+    detector = make_shot_detector(cfg.shots.detector, min_shot=cfg.shots.min_shot,
+                                  threshold=cfg.shots.threshold)
+    last_report, t = 0.0, 0.0
+    for frame in decode_frames(info.path, analysis_width=cfg.decode.analysis_width,
+                               sample_every=cfg.decode.sample_every, skip_nonref=cfg.decode.skip_nonref):
+        t = frame.t
+        for cut in detector.feed(t, frame.small):
+            p.cut(cut)
+        if frame.rgb is not None:
+            sample = SampledFrame(t, frame.rgb)
+            p.keep(p.keys.feed(sample))
+            if ocr is not None:
+                p.result.ocr.extend(ocr.feed(sample))  # type: ignore[attr-defined]
+        if on_progress and t - last_report >= 5.0:
+            on_progress(t)
+            last_report = t
+    _finish(p, detector, t)
+    return p.result
+
+
+def _finish(p: _Pass, detector: object, t_last: float) -> None:
+    info = p.info
+    end = max(info.duration, t_last)
+    if info.duration and t_last < info.duration * 0.9 - 2.0:
+        raise MediaError(f"the video stream ends at {t_last:.1f}s of {info.duration:.1f}s (truncated file?)",
+                         path=info.path, t=t_last)
+    for cut in detector.flush():  # type: ignore[attr-defined]
+        p.cut(cut)
+    p.result.shots.append(Shot(len(p.result.shots), p.shot_start, end))
+    p.keep(p.keys.flush())
+    p.embed_pending()
+    if p.ocr is not None:
+        p.result.ocr.extend(p.ocr.flush(end))  # type: ignore[attr-defined]
+    p.result.decoded_until = end

@@ -1,0 +1,244 @@
+"""The ``memindex`` command line: parses into a context, then calls the library (``memindex.open``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memindex.errors import MemIndexError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("memindex.cli")
+DEFAULT_STORE = os.environ.get("MEMINDEX_STORE", "memindex-store")
+
+
+def _open(args: argparse.Namespace, create: bool = False) -> Any:
+    import memindex
+
+    return memindex.open(args.store, collection=args.collection, create=create)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from memindex.cli_progress import progress_display
+
+    index = _open(args, create=True)
+    options: dict[str, Any] = {}
+    if args.no_ocr or args.no_asr or args.asr_model:
+        options["config"] = _ingest_config(args)
+    with progress_display(enabled=not args.quiet and not args.json) as on_event:
+        report = index.ingest(args.paths, progress=on_event, **options)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        for item in report.failed:
+            print(f"FAILED {item['path']}: {item['error']}", file=sys.stderr)
+        print(f"ingested {len(report.ingested)}, skipped {len(report.skipped)} (already in the store), "
+              f"failed {len(report.failed)}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _ingest_config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from memindex.api import INGESTERS
+
+    config_mod = sys.modules[INGESTERS.get("default").__module__.rsplit(".", 1)[0] + ".config"]
+    cfg = config_mod.IngestConfig()
+    if args.no_ocr:
+        cfg = replace(cfg, ocr=replace(cfg.ocr, enabled=False))
+    if args.no_asr:
+        cfg = replace(cfg, asr=replace(cfg.asr, enabled=False))
+    if args.asr_model:
+        cfg = replace(cfg, asr=replace(cfg.asr, model=args.asr_model))
+    return cfg
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    index = _open(args)
+    tr = (args.start, args.end) if args.start is not None or args.end is not None else None
+    if tr is not None:
+        tr = (tr[0] or 0.0, tr[1] if tr[1] is not None else float("inf"))
+    hits = index.search(args.text, k=args.k, tiers=args.tiers, levels=args.levels, videos=args.video,
+                        time_range=tr)
+    if args.json:
+        _print_json({"hits": [h.to_dict() for h in hits]})
+        return 0
+    for i, h in enumerate(hits, 1):
+        print(f"{i:2d}. {h.score:.3f} {_hms(h.start)}-{_hms(h.end)} [{h.tier}/{h.level}] "
+              f"{os.path.basename(h.uri)}: {h.text[:100]}")
+    return 0
+
+
+def _hms(t: float) -> str:
+    m, s = divmod(t, 60)
+    h, m = divmod(int(m), 60)
+    return f"{h}:{m:02d}:{s:05.2f}" if h else f"{m}:{s:05.2f}"
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    index = _open(args)
+    answer = index.ask(args.question, max_steps=args.max_steps)
+    data = answer.to_dict() if hasattr(answer, "to_dict") else answer
+    if args.json:
+        _print_json(data)
+    else:
+        print(data["answer"])
+        for ev in data.get("evidence", [])[:5]:
+            print(f"  - {os.path.basename(ev['uri'])} {_hms(ev['start'])}-{_hms(ev['end'])} [{ev['tier']}] "
+                  f"{ev['text'][:80]}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = _open(args).stats()
+    if args.json:
+        _print_json(stats)
+        return 0
+    print(f"collection {stats['collection']}: {stats['videos']} videos, "
+          f"{stats['duration_seconds'] / 60:.1f} min ready")
+    print("segments: " + ", ".join(f"{k} {v}" for k, v in stats["segments"].items()))
+    for tier, c in sorted(stats["tiers"].items()):
+        print(f"tier {tier}: {c['rows']} rows ({c['pending']} pending)")
+    if stats["pending_stages"]:
+        print("pending/failed stages: " + ", ".join(f"{k} x{v}" for k, v in stats["pending_stages"].items()))
+    return 0
+
+
+def cmd_videos(args: argparse.Namespace) -> int:
+    vids = _open(args).videos()
+    if args.json:
+        _print_json({"videos": vids})
+    else:
+        for v in vids:
+            print(f"{v['id']} {v['status']:9s} {v['duration']:8.1f}s {v['uri']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    tree = _open(args).browse(args.video, level=args.level)
+    if args.json:
+        _print_json({"segments": tree})
+        return 0
+
+    def show(node: dict, depth: int) -> None:
+        text = node.get("summary") or node.get("caption") or node.get("transcript") or node.get("ocr") or ""
+        print(f"{'  ' * depth}{node['level']} {node['index']} {_hms(node['start'])}-{_hms(node['end'])} "
+              f"{text[:90]}")
+        for child in node["children"]:
+            show(child, depth + 1)
+
+    for node in tree:
+        show(node, 0)
+    return 0
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    utts = _open(args).transcript(args.video, args.start, args.end)
+    if args.json:
+        _print_json({"utterances": utts})
+    else:
+        for u in utts:
+            print(f"{_hms(u['start'])}-{_hms(u['end'])} {u['speaker'] or ''} {u['text']}")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    index = _open(args)
+    for ref in args.videos:
+        index.delete_video(ref)
+        print(f"deleted {ref}", file=sys.stderr)
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    result = _open(args).backfill(args.stage)
+    _print_json(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--store", default=DEFAULT_STORE, help="store directory (env MEMINDEX_STORE)")
+        p.add_argument("--collection", default="default", help="collection inside the store")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = add("ingest", cmd_ingest, "Ingest video files and folders (recursively) into the store.")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-ocr", action="store_true", help="skip on-screen text")
+    p.add_argument("--no-asr", action="store_true", help="skip speech")
+    p.add_argument("--asr-model", help="faster-whisper model name or path ('packaged' = tiny.en offline)")
+
+    p = add("query", cmd_query, "Search speech, screen text and keyframes; print ranked moments.")
+    p.add_argument("text")
+    p.add_argument("--k", "-k", type=int, default=10)
+    p.add_argument("--json", action="store_true", help='print {"hits": [...]} only')
+    p.add_argument("--tiers", nargs="+", help="speech screen visual episodic semantic")
+    p.add_argument("--levels", nargs="+", help="episodic levels: shot event chapter video")
+    p.add_argument("--video", action="append", help="restrict to a video (id, prefix or file name)")
+    p.add_argument("--start", type=float, help="only moments ending after this second")
+    p.add_argument("--end", type=float, help="only moments starting before this second")
+
+    p = add("ask", cmd_ask, "Answer a question with timestamped evidence (retrieval agent).")
+    p.add_argument("question")
+    p.add_argument("--max-steps", type=int, default=4)
+    p.add_argument("--json", action="store_true")
+
+    p = add("stats", cmd_stats, "Videos, duration, segments per level, rows per tier, pending stages.")
+    p.add_argument("--json", action="store_true")
+
+    p = add("videos", cmd_videos, "List the videos in the store.")
+    p.add_argument("--json", action="store_true")
+
+    p = add("show", cmd_show, "Print a video's segment tree.")
+    p.add_argument("video")
+    p.add_argument("--level", default="video", help="top level to start from")
+    p.add_argument("--json", action="store_true")
+
+    p = add("transcript", cmd_transcript, "Print a video's transcript (optionally a time span).")
+    p.add_argument("video")
+    p.add_argument("--start", type=float)
+    p.add_argument("--end", type=float)
+    p.add_argument("--json", action="store_true")
+
+    p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
+    p.add_argument("videos", nargs="+")
+
+    p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
+    p.add_argument("--stage", default="visual")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.fn(args))
+    except MemIndexError as exc:
+        print(f"error [{exc.code}]: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; committed work is kept and a re-run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
