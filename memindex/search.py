@@ -121,7 +121,7 @@ class Searcher:
             index = self.store.tier(tier)
             enc = self.store.encoder_for(tier)
         except StageError as exc:
-            log.warning("tier %s skipped: %s", tier, exc)
+            log.info("tier %s skipped: %s", tier, exc)
             return
         if index.ntotal == 0:
             return

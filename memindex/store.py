@@ -108,6 +108,7 @@ class Store:
         self._tiers: dict[str, VectorTier] = {}
         self._text: TextEmbedder | None = None
         self._frame: FrameEmbedder | None = None
+        self._frame_error: StageError | None = None
 
     # -- config and encoders ---------------------------------------------------------------------------
     def _settle_config(self, asked: StoreConfig | None) -> StoreConfig:
@@ -134,7 +135,16 @@ class Store:
     def frame_embedder(self) -> FrameEmbedder:
         """Raises StageError when the CLIP weights cannot be loaded; callers decide what that means."""
         if self._frame is None:
-            self._frame = make_frame_embedder(self.config.frame)
+            if self._frame_error is not None:
+                raise self._frame_error
+            if not self.config.frame.enabled:
+                self._frame_error = StageError("frame embeddings are disabled in this store's config")
+                raise self._frame_error
+            try:
+                self._frame = make_frame_embedder(self.config.frame)
+            except StageError as exc:
+                self._frame_error = exc  # remembered: a missing checkpoint is not retried on every query
+                raise
         return self._frame
 
     def set_encoders(self, text: TextEmbedder | None = None, frame: FrameEmbedder | None = None) -> None:
