@@ -96,7 +96,7 @@ class Searcher:
         for tier in wanted:
             self._vector(tier, query, k, videos, time_range, cands)
         self._keyword(query, wanted, k, videos, time_range, cands)
-        hits = self._hydrate(cands, qterms, videos, time_range)
+        hits = self._hydrate(cands, qterms, videos, time_range, query)
         hits.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
         hits = hits[:k]
         for h in hits:
@@ -117,6 +117,8 @@ class Searcher:
             return np.array(s.scalars(q).all(), dtype=np.int64)
 
     def _vector(self, tier: str, query: str, k: int, videos, tr, cands: dict[int, _Cand]) -> None:
+        if not self.store.has_vectors(tier):
+            return  # nothing embedded (yet): don't load a model to search an empty tier
         try:
             index = self.store.tier(tier)
             enc = self.store.encoder_for(tier)
@@ -161,7 +163,7 @@ class Searcher:
             c.bm25_rank = rank
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def _hydrate(self, cands: dict[int, _Cand], qterms: list[str], videos, tr) -> list[Hit]:
+    def _hydrate(self, cands: dict[int, _Cand], qterms: list[str], videos, tr, query: str) -> list[Hit]:
         if not cands:
             return []
         q = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
@@ -176,7 +178,9 @@ class Searcher:
                 hit = self._score(doc, uri, cands[doc.id], qterms)
                 hit.signals["_order"] = created.timestamp() if created else 0
                 if doc.tier == "speech":
+                    hit.signals["_query"] = query
                     _narrow_to_words(s, hit, doc, qterms)
+                    hit.signals.pop("_query")
                 hits.append(hit)
         return hits
 
@@ -227,27 +231,37 @@ def _close(a: str, b: str) -> bool:
     return a.startswith(b[:4]) and b.startswith(a[:4]) and abs(len(a) - len(b)) <= 2
 
 
+def _norm(word: str) -> str:
+    return word.lower().strip(" .,;:!?\"'-")
+
+
 def _narrow_to_words(s, hit: Hit, doc: Doc, qterms: list[str]) -> None:
-    """Tighten a speech hit to the shortest run of words that covers the query's terms it contains."""
+    """Tighten a speech hit to the run of words that spells the query (in order, skips allowed)."""
+    query = [w for w in (_norm(w) for w in _WORD.findall(hit.signals.get("_query", ""))) if w]
+    if len(query) < 3:
+        return
     words = s.scalars(select(Word).where(Word.utterance_id == doc.ref_id).order_by(Word.start)).all()
-    if len(words) < 4 or not qterms:
+    norm = [_norm(w.text) for w in words]
+    best: tuple[int, float, int, int] | None = None  # (matched, -duration, i, j)
+    for i, first in enumerate(norm):
+        if not any(first == q or _close(first, q) for q in query):
+            continue
+        matched, qi, j = 0, 0, i
+        for j in range(i, min(len(norm), i + 2 * len(query))):
+            hit_at = next((x for x in range(qi, len(query)) if norm[j] == query[x] or _close(norm[j], query[x])), None)
+            if hit_at is not None:
+                matched, qi, last = matched + 1, hit_at + 1, j
+                if qi == len(query):
+                    break
+        cand = (matched, -(words[last].end - words[i].start), i, last)
+        if best is None or cand[:2] > best[:2]:
+            best = cand
+    if best is None or best[0] < max(3, int(0.6 * len(query))):
         return
-    norm = [w.text.lower().strip(" .,;:!?\"'") for w in words]
-    present = {t for t in qterms if any(t == w or _close(t, w) for w in norm)}
-    if len(present) < max(2, len(qterms) // 2):
-        return
-    best = None
-    for i in range(len(norm)):
-        seen: set[str] = set()
-        for j in range(i, len(norm)):
-            seen |= {t for t in present if t == norm[j] or _close(t, norm[j])}
-            if seen == present:
-                if best is None or words[j].end - words[i].start < best[1] - best[0]:
-                    best = (words[i].start, words[j].end)
-                break
-    if best and best[1] - best[0] < (doc.end - doc.start) * 0.8:
-        hit.start, hit.end, hit.level = best[0], best[1], "words"
-        hit.text = " ".join(w.text.strip() for w in words if w.start >= best[0] - 1e-6 and w.end <= best[1] + 1e-6)
+    i, j = best[2], best[3]
+    if words[j].end - words[i].start < (doc.end - doc.start) * 0.9:
+        hit.start, hit.end, hit.level = words[i].start, words[j].end, "words"
+        hit.text = " ".join(w.text.strip() for w in words[i : j + 1])
 
 
 def _validate(query: str, k: int, tr: tuple[float, float] | None) -> None:

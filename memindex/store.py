@@ -258,6 +258,10 @@ class Store:
         for orphan in self.media.video_ids() - known:
             self.media.remove_video(orphan)
 
+    def has_vectors(self, tier: str) -> bool:
+        with self.Session() as s:
+            return s.scalar(select(Doc.id).where(Doc.tier == tier, Doc.vector.is_not(None)).limit(1)) is not None
+
     def tier_counts(self) -> dict[str, dict[str, int]]:
         with self.Session() as s:
             rows = s.execute(select(Doc.tier, func.count(Doc.id), func.count(Doc.vector)).group_by(Doc.tier))
