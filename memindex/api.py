@@ -6,7 +6,7 @@ replace either."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,19 @@ class MemoryIndex:
         return self._searcher.search(query, k=k, tiers=tiers, levels=levels, videos=vids,
                                      time_range=time_range)
 
-    def ask(self, question: str, **options: Any) -> Any:
-        """Run the retrieval agent (``memindex.agents`` entry point ``default``) and return its Answer."""
+    def _get_agent(self, name: str) -> Any:
         if self._agent is None:
-            self._agent = AGENTS.create(options.pop("agent", "default"), self)
-        return self._agent.ask(question, **options)
+            self._agent = AGENTS.create(name, self)
+        return self._agent
+
+    def ask(self, question: str, **options: Any) -> Any:
+        """Run the retrieval agent (``memindex.agents`` entry point ``default``); returns its Answer
+        (``.to_dict()``: answer, confidence, evidence, trace, cost)."""
+        return self._get_agent(options.pop("agent", "default")).ask(question, **options)
+
+    def ask_stream(self, question: str, **options: Any) -> Iterator[dict]:
+        """The same agent loop, yielding each step as a dict and the answer last (``{"type": "answer"}``)."""
+        yield from self._get_agent(options.pop("agent", "default")).stream(question, **options)
 
     def videos(self) -> list[dict]:
         return self.reader.videos()
