@@ -201,10 +201,11 @@ class Searcher:
     def _attach_keyframe(self, hit: Hit) -> None:
         mid = (hit.start + hit.end) / 2
         with self.store.Session() as s:
-            if hit.tier == "visual":
-                frame = s.get(Frame, s.get(Doc, hit.doc_id).ref_id)
-            elif hit.tier == "screen":
-                line = s.get(OcrLine, s.get(Doc, hit.doc_id).ref_id)
+            doc = s.get(Doc, hit.doc_id)  # None when the video was deleted since the hit was ranked
+            if hit.tier == "visual" and doc is not None:
+                frame = s.get(Frame, doc.ref_id)
+            elif hit.tier == "screen" and doc is not None:
+                line = s.get(OcrLine, doc.ref_id)
                 frame = s.get(Frame, line.frame_id) if line and line.frame_id else None
             else:
                 frame = None

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,6 +107,7 @@ class Store:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.media = MediaCache(self.dir / "media")
         self._tiers: dict[str, VectorTier] = {}
+        self._tier_lock = threading.RLock()
         self._text: TextEmbedder | None = None
         self._frame: FrameEmbedder | None = None
         self._frame_error: StageError | None = None
@@ -163,20 +165,21 @@ class Store:
     def tier(self, name: str, *, save: bool = False) -> VectorTier:
         """The tier, loaded and caught up with the catalog (reloaded or reconciled when it lags)."""
         enc = self.encoder_for(name)
-        tier = self._tiers.get(name)
-        if tier is None:
+        with self._tier_lock:
+            with self.Session() as s:
+                gen = self._generation(s, name)
+            tier = self._tiers.get(name)
+            if tier is not None and tier.generation == gen:
+                return tier
+            # Catch up on a fresh copy and swap it in: threads searching the old one are never disturbed.
             tier = VectorTier(self.dir / "tiers" / f"{name}.faiss", name, enc.name, enc.dim)
+            if tier.generation != gen:
+                self._reconcile(tier)
+                tier.generation = gen
+                if save:
+                    tier.save(gen)
             self._tiers[name] = tier
-        with self.Session() as s:
-            gen = self._generation(s, name)
-        if tier.generation != gen and tier.path.exists():
-            tier._load()
-        if tier.generation != gen:
-            self._reconcile(tier)
-            tier.generation = gen
-            if save:
-                tier.save(gen)
-        return tier
+            return tier
 
     def _reconcile(self, tier: VectorTier) -> None:
         with self.Session() as s:
@@ -226,6 +229,10 @@ class Store:
             state.generation += 1
 
     def _apply(self, name: str, txn: WriteTxn) -> None:
+        with self._tier_lock:
+            self._apply_locked(name, txn)
+
+    def _apply_locked(self, name: str, txn: WriteTxn) -> None:
         tier = self._tiers.get(name)
         with self.Session() as s:
             gen = self._generation(s, name)

@@ -30,6 +30,7 @@ __all__ = [
     "OcrLine",
     "Doc",
     "TierState",
+    "FrameCaption",
     "LEVELS",
     "READY",
 ]
@@ -193,3 +194,16 @@ class TierState(Base):
     generation: Mapped[int] = mapped_column(Integer, default=0)
     encoder: Mapped[str] = mapped_column(String(256), default="")
     dim: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FrameCaption(Base):
+    """A keyframe's caption by one captioner model, cached so re-runs and rebuilds reuse it."""
+
+    __tablename__ = "frame_captions"
+    __table_args__ = (UniqueConstraint("frame_id", "model", name="uq_frame_captions_frame_model"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    frame_id: Mapped[int] = mapped_column(ForeignKey("frames.id", ondelete="CASCADE"))
+    video_id: Mapped[str] = mapped_column(_video_fk(), index=True)
+    model: Mapped[str] = mapped_column(String(256))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
