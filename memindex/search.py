@@ -92,6 +92,7 @@ class Searcher:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
         qterms = terms(query)
+        self._query_words = [w for w in (_norm(w) for w in _WORD.findall(query)) if w]
         cands: dict[int, _Cand] = {}
         for tier in wanted:
             self._vector(tier, query, k, videos, time_range, cands)
@@ -191,8 +192,11 @@ class Searcher:
             cover = 0.0
         else:
             cover = coverage(qterms, doc.text)
-            score = 0.6 * c.cosine + 0.4 * cover
+            phrase = phrase_match(self._query_words, doc.text)
+            score = 0.5 * c.cosine + 0.3 * cover + 0.2 * phrase
         signals = {"cosine": round(c.cosine, 4), "coverage": round(cover, 3)}
+        if doc.tier != "visual":
+            signals["phrase"] = round(phrase, 3)
         if c.bm25_rank is not None:
             signals["bm25_rank"] = c.bm25_rank
         return Hit(video_id=doc.video_id, uri=uri, start=doc.start, end=doc.end, level=level, tier=doc.tier.split(
@@ -224,6 +228,19 @@ def coverage(qterms: list[str], doc_text: str) -> float:
     words = {w.lower().strip("'") for w in _WORD.findall(doc_text)}
     found = sum(1 for t in qterms if t in words or any(_close(t, w) for w in words))
     return found / len(qterms)
+
+
+def phrase_match(query_words: list[str], doc_text: str) -> float:
+    """Share of the query's words (stop words included) found in the text in the query's order."""
+    if len(query_words) < 2:
+        return 0.0
+    doc = [w for w in (_norm(w) for w in _WORD.findall(doc_text)) if w]
+    matched, pos = 0, 0
+    for q in query_words:
+        found = next((j for j in range(pos, len(doc)) if doc[j] == q or _close(doc[j], q)), None)
+        if found is not None:
+            matched, pos = matched + 1, found + 1
+    return matched / len(query_words)
 
 
 def _close(a: str, b: str) -> bool:
