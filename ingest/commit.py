@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from ingest.records import UtteranceRec
 from ingest.visual_pass import VisualResult
@@ -14,7 +13,7 @@ from memindex.catalog.models import Frame, OcrLine, Segment, StageRun, Utterance
 from memindex.encoders.base import TextEmbedder
 from memindex.store import DocRow, Store, WriteTxn
 
-__all__ = ["commit_visual", "commit_speech", "record_stage", "build_levels"]
+__all__ = ["commit_visual", "commit_speech", "record_stage"]
 
 
 def record_stage(txn: WriteTxn, video_id: str, stage: str, status: str, model: str | None,
@@ -95,16 +94,3 @@ def commit_speech(store: Store, video_id: str, utts: list[UtteranceRec], text: T
             txn.add_docs("speech", [DocRow(video_id, r.id, r.start, r.end, r.text) for r in rows], vecs)
         record_stage(txn, video_id, "asr", "done", model, f"{len(rows)} utterances", seconds)
 
-
-def build_levels(store: Store, video_id: str, duration: float) -> None:
-    """The video-level segment above the shots (events and chapters come from the hierarchy stage)."""
-    t0 = time.perf_counter()
-    with store.write() as txn:
-        s = txn.session
-        s.execute(delete(Segment).where(Segment.video_id == video_id, Segment.level == "video"))
-        top = Segment(video_id=video_id, level="video", idx=0, start=0.0, end=duration)
-        s.add(top)
-        s.flush()
-        for seg in s.scalars(select(Segment).where(Segment.video_id == video_id, Segment.level == "shot")):
-            seg.parent_id = top.id
-        record_stage(txn, video_id, "levels", "done", None, None, time.perf_counter() - t0)

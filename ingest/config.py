@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.captioners import CaptionerConfig
+from ingest.describe import SummaryConfig
+from ingest.hierarchy import HierarchyConfig
+
 __all__ = ["DecodeConfig", "ShotConfig", "KeyframeConfig", "AsrConfig", "OcrConfig", "IngestConfig",
            "VIDEO_EXTENSIONS"]
 
@@ -56,3 +60,6 @@ class IngestConfig:
     keyframes: KeyframeConfig = field(default_factory=KeyframeConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
+    captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
+    summary: SummaryConfig = field(default_factory=SummaryConfig)

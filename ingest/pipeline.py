@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ingest.batch import discover
-from ingest.commit import build_levels, commit_speech, commit_visual
+from ingest.commit import commit_speech, commit_visual
 from ingest.config import IngestConfig
 from ingest.decode import VideoInfo, probe
 from ingest.visual_pass import run_visual_pass
@@ -64,6 +64,7 @@ class Ingester:
         self._frame_failed: str | None = None
         self._ocr_reader: Any = None
         self._transcriber: Any = None
+        self._hierarchy: Any = None
 
     # -- models, loaded once per ingester ----------------------------------------------------------------
     def frame_embedder(self) -> FrameEmbedder | None:
@@ -96,6 +97,14 @@ class Ingester:
             self._transcriber = make_transcriber(self.cfg.asr.backend, model=self.cfg.asr.model,
                                                  language=self.cfg.asr.language)
         return self._transcriber
+
+    def hierarchy(self) -> Any:
+        """Captions, events, chapters and segment texts, built from the stored rows (ingest/rebuild.py)."""
+        from ingest.rebuild import HierarchyBuilder
+
+        if self._hierarchy is None:
+            self._hierarchy = HierarchyBuilder(self.store, self.cfg)
+        return self._hierarchy
 
     # -- batch ---------------------------------------------------------------------------------------------
     def ingest(self, paths: Any, *, progress: ProgressCallback | None = None) -> IngestReport:
@@ -155,7 +164,8 @@ class Ingester:
                 from ingest.commit import record_stage
 
                 record_stage(txn, vid, "asr", "skipped", None, "no audio stream")
-        build_levels(self.store, vid, info.duration)
+        self.hierarchy().caption(vid)
+        self.hierarchy().build(vid)
 
     def _speech_outcome(self, vid: str, future: Any) -> None:
         """A failed ASR stage is recorded and reported loudly; the video's other tiers still land."""
@@ -237,3 +247,10 @@ class Ingester:
 
             raise ConfigError(f"unknown backfill stage {stage!r}; valid: ['visual']")
         return backfill_visual(self.store, self.frame_embedder(), self._frame_failed)
+
+    # -- rebuild -----------------------------------------------------------------------------------------
+    def rebuild(self, stage: str, videos: Any = None, *, progress: ProgressCallback | None = None) -> dict:
+        """Re-derive a stage (events | captions) from stored rows, replacing its results atomically."""
+        from ingest.rebuild import rebuild
+
+        return rebuild(self.store, stage, videos, builder=self.hierarchy())

@@ -93,6 +93,13 @@ class MemoryIndex:
         """Fill a stage that was left pending (e.g. keyframe vectors once CLIP weights are present)."""
         return INGESTERS.create(ingester, self.store, **options).backfill(stage, progress=progress)
 
+    def rebuild(self, stage: str, videos: Sequence[str] | None = None, *,
+                progress: ProgressCallback | None = None, ingester: str = "default", **options: Any) -> Any:
+        """Re-derive a stage (``events``, ``captions``) from stored data, without decoding the videos again;
+        each video's results are replaced atomically."""
+        vids = [self.reader.resolve_video(v) for v in videos] if videos else None
+        return INGESTERS.create(ingester, self.store, **options).rebuild(stage, vids, progress=progress)
+
     def delete_video(self, ref: str) -> None:
         self.store.delete_video(self.reader.resolve_video(ref))
 
