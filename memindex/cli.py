@@ -99,6 +99,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import importlib
+
+    text, _ = importlib.import_module("query.eval").run_cli(_open(args), args.dataset, max_steps=args.max_steps,
+                                                             as_json=args.json)
+    print(text)
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     stats = _open(args).stats()
     if args.json:
@@ -166,6 +175,20 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from memindex.server import serve
+
+    options = {"config": _ingest_config(args)} if args.no_ocr or args.no_asr else {}
+    serve(args.store, host=args.host, port=args.port, allow=args.allow or [], token_file=args.token_file,
+          mcp_stdio=args.mcp_stdio, ingest_options=options)
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    _print_json(_open(args).rebuild(args.stage, args.video))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -201,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=4)
     p.add_argument("--json", action="store_true")
 
+    p = add("eval", cmd_eval, "Evaluate the agent against single-shot search on a JSONL question set.")
+    p.add_argument("dataset", help="JSONL of {question, video, start, end, answer?}")
+    p.add_argument("--max-steps", type=int, default=4)
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+
     p = add("stats", cmd_stats, "Videos, duration, segments per level, rows per tier, pending stages.")
     p.add_argument("--json", action="store_true")
 
@@ -223,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
     p.add_argument("--stage", default="visual")
+
+    p = add("serve", cmd_serve, "Serve the store over HTTP (/v1, OpenAPI) and MCP (/mcp, or --mcp-stdio).")
+    p.add_argument("--host", default="127.0.0.1", help="bind address; anything but loopback needs a token")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--allow", action="append", help="a folder videos may be ingested from (repeatable)")
+    p.add_argument("--token-file", help="file holding the bearer token (else $MEMINDEX_TOKEN)")
+    p.add_argument("--mcp-stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
+    p.add_argument("--no-ocr", action="store_true", help="ingest without on-screen text")
+    p.add_argument("--no-asr", action="store_true", help="ingest without speech")
+    p.add_argument("--asr-model", help=argparse.SUPPRESS)
+
+    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions), atomically.")
+    p.add_argument("--stage", required=True, help="events | captions")
+    p.add_argument("--video", action="append", help="only this video (id, prefix or file name); repeatable")
     return parser
 
 
