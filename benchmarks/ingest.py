@@ -23,6 +23,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
+# This file is named like the `ingest` package: keep its folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "media" / "video" / "bbb_narrated.mp4"
 STAGES = ("decode", "shots", "ocr", "asr", "pipeline")
 
