@@ -31,7 +31,7 @@ class MemoryIndex:
         self.store = store
         self.reader = Reader(store)
         self._searcher = Searcher(store)
-        self._agent: Any = None
+        self._agents: dict[str, Any] = {}
 
     # -- read side -------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, tiers: Sequence[str] | None = None,
@@ -43,9 +43,9 @@ class MemoryIndex:
                                      time_range=time_range)
 
     def _get_agent(self, name: str) -> Any:
-        if self._agent is None:
-            self._agent = AGENTS.create(name, self)
-        return self._agent
+        if name not in self._agents:
+            self._agents[name] = AGENTS.create(name, self)
+        return self._agents[name]
 
     def ask(self, question: str, **options: Any) -> Any:
         """Run the retrieval agent (``memindex.agents`` entry point ``default``); returns its Answer

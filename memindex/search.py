@@ -92,7 +92,6 @@ class Searcher:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
         qterms = terms(query)
-        self._query_words = [w for w in (_norm(w) for w in _WORD.findall(query)) if w]
         cands: dict[int, _Cand] = {}
         for tier in wanted:
             self._vector(tier, query, k, videos, time_range, cands)
@@ -165,6 +164,7 @@ class Searcher:
 
     # -- scoring ---------------------------------------------------------------------------------------
     def _hydrate(self, cands: dict[int, _Cand], qterms: list[str], videos, tr, query: str) -> list[Hit]:
+        query_words = [w for w in (_norm(w) for w in _WORD.findall(query)) if w]
         if not cands:
             return []
         q = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
@@ -176,7 +176,7 @@ class Searcher:
         hits = []
         with self.store.Session() as s:
             for doc, uri, created in s.execute(q).all():
-                hit = self._score(doc, uri, cands[doc.id], qterms)
+                hit = self._score(doc, uri, cands[doc.id], qterms, query_words)
                 hit.signals["_order"] = created.timestamp() if created else 0
                 if doc.tier == "speech":
                     hit.signals["_query"] = query
@@ -185,14 +185,14 @@ class Searcher:
                 hits.append(hit)
         return hits
 
-    def _score(self, doc: Doc, uri: str, c: _Cand, qterms: list[str]) -> Hit:
+    def _score(self, doc: Doc, uri: str, c: _Cand, qterms: list[str], query_words: list[str]) -> Hit:
         level, modality = TIER_KINDS.get(doc.tier, ("segment", "text"))
         if doc.tier == "visual":
             score = float(np.clip((c.cosine - _VISUAL_FLOOR) / _VISUAL_SPAN, 0, 1)) * 0.8
             cover = 0.0
         else:
             cover = coverage(qterms, doc.text)
-            phrase = phrase_match(self._query_words, doc.text)
+            phrase = phrase_match(query_words, doc.text)
             score = 0.5 * c.cosine + 0.3 * cover + 0.2 * phrase
         signals = {"cosine": round(c.cosine, 4), "coverage": round(cover, 3)}
         if doc.tier != "visual":

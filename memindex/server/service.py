@@ -1,0 +1,305 @@
+"""The one layer both servers (HTTP and MCP) call: collections, limits, path checks and the single writer.
+
+Reads run on any thread against a per-collection *reader* ``MemoryIndex``; every write (ingest, delete) is
+a job run by ONE writer thread on its own *writer* ``MemoryIndex``, serially. Readers see a video only once
+its status is ``ready`` (search joins on it) and tiers catch up by copy-and-swap, so a reader sees the
+store before or after a commit, never half of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memindex.api import MemoryIndex
+from memindex.config import StoreConfig
+from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError
+from memindex.server.security import PathGuard
+from memindex.store import _COLLECTION, Store
+
+__all__ = ["Limits", "ServiceConfig", "Job", "Service"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may ask for."""
+
+    max_k: int = 100
+    max_query_chars: int = 2000
+    max_body_bytes: int = 1 << 20
+    max_frames: int = 32
+    max_ask_steps: int = 8
+    max_jobs_kept: int = 1000
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    store: Path
+    allowed_roots: tuple[Path, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    store_config: StoreConfig | None = None  # for new collections; None: inherit the default's
+    ingest_options: dict[str, Any] = field(default_factory=dict)  # passed to MemoryIndex.ingest
+    agent: str = "default"
+    resume: bool = True  # re-queue videos an earlier process left half-ingested
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # ingest | delete
+    collection: str
+    target: str
+    status: str = "queued"  # queued | running | done | failed
+    result: dict | None = None
+    error: dict | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "collection": self.collection, "target": self.target,
+                "status": self.status, "result": self.result, "error": self.error,
+                "created": self.created, "finished": self.finished}
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+
+class Service:
+    """Owns a store directory: readers per collection, one writer thread, the job table."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.root = Path(config.store).expanduser().resolve()
+        (self.root / "collections").mkdir(parents=True, exist_ok=True)
+        self.guard = PathGuard(config.allowed_roots)
+        self._readers: dict[str, MemoryIndex] = {}
+        self._writers: dict[str, MemoryIndex] = {}
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Job] = {}
+        self._ids = itertools.count(1)
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._writer_loop, name="memindex-writer", daemon=True)
+        self._thread.start()
+        self._recover()
+
+    # -- collections -----------------------------------------------------------------------------------
+    def collections(self) -> list[str]:
+        return sorted(p.name for p in (self.root / "collections").iterdir()
+                      if p.is_dir() and _COLLECTION.match(p.name))
+
+    def _check_name(self, collection: str) -> str:
+        if not isinstance(collection, str) or not _COLLECTION.match(collection):
+            raise ConfigError(f"invalid collection name {collection!r} (letters, digits, '_', '.', '-')")
+        return collection
+
+    def _new_store_config(self) -> StoreConfig | None:
+        if self.config.store_config is not None:
+            return self.config.store_config
+        default = self.root / "collections" / "default" / "config.json"
+        if default.exists():
+            import json
+
+            return StoreConfig.from_dict(json.loads(default.read_text()))
+        return None
+
+    def _open(self, cache: dict[str, MemoryIndex], collection: str, create: bool) -> MemoryIndex:
+        self._check_name(collection)
+        with self._lock:
+            index = cache.get(collection)
+            if index is not None:
+                return index
+            exists = (self.root / "collections" / collection / "catalog.sqlite").exists()
+            if not exists and not create:
+                raise NotFoundError(f"no collection {collection!r} in this store")
+            cfg = None if exists else self._new_store_config()
+            index = MemoryIndex(Store(self.root, config=cfg, collection=collection))
+            cache[collection] = index
+            return index
+
+    def reader(self, collection: str = "default") -> MemoryIndex:
+        """The read-side index of a collection (404 when it does not exist)."""
+        if collection == "default" and collection not in self._readers:
+            return self._open(self._readers, collection, create=True)
+        return self._open(self._readers, collection, create=False)
+
+    def _writer(self, collection: str) -> MemoryIndex:
+        return self._open(self._writers, collection, create=True)
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def search(self, collection: str, query: str, k: int = 10, **filters: Any) -> list:
+        self._check_k(k)
+        if isinstance(query, str) and len(query) > self.config.limits.max_query_chars:
+            raise QueryError(f"the query is {len(query)} characters; the limit is "
+                             f"{self.config.limits.max_query_chars}")
+        return self.reader(collection).search(query, k=k, **filters)
+
+    def ask(self, collection: str, question: str, **options: Any) -> dict:
+        answer = self.reader(collection).ask(question, **self._ask_options(question, options))
+        return answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+
+    def ask_stream(self, collection: str, question: str, **options: Any) -> Iterator[dict]:
+        """Checked now (errors before the first step); the steps come as the agent takes them."""
+        checked = self._ask_options(question, options)
+        return self.reader(collection).ask_stream(question, **checked)
+
+    def _ask_options(self, question: str, options: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(question, str) or not question.strip():
+            raise QueryError("the question is empty")
+        if len(question) > self.config.limits.max_query_chars:
+            raise QueryError(f"the question is {len(question)} characters; the limit is "
+                             f"{self.config.limits.max_query_chars}")
+        steps = options.get("max_steps")
+        if steps is not None and not (isinstance(steps, int) and 1 <= steps <= self.config.limits.max_ask_steps):
+            raise QueryError(f"max_steps must be an integer from 1 to {self.config.limits.max_ask_steps}")
+        options = {k: v for k, v in options.items() if v is not None}
+        options.setdefault("agent", self.config.agent)
+        return options
+
+    def frames(self, collection: str, video: str, start: float | None = None, end: float | None = None,
+               n: int | None = None) -> list[dict]:
+        limit = self.config.limits.max_frames
+        if n is not None and not 1 <= n <= limit:
+            raise QueryError(f"n must be from 1 to {limit}")
+        return self.reader(collection).frames(video, start, end, n or None)
+
+    def frame_jpeg(self, collection: str, frame_id: int) -> bytes:
+        return self.reader(collection).reader.frame_jpeg(frame_id)
+
+    def _check_k(self, k: Any) -> None:
+        limit = self.config.limits.max_k
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= limit:
+            raise QueryError(f"k must be an integer from 1 to {limit}, not {k!r}")
+
+    # -- writes (jobs) ---------------------------------------------------------------------------------
+    def submit_ingest(self, collection: str, path: str) -> Job:
+        """Check the path (allowed roots, no escapes, a readable video) now; ingest it on the writer."""
+        self._check_name(collection)
+        checked = self.guard.check(path)
+        self._probe(checked)
+        return self._submit("ingest", collection, str(checked))
+
+    def _probe(self, path: Path) -> None:
+        if path.is_dir():
+            return
+        from ingest.decode import probe  # the server sits on top and may import the write side
+
+        probe(str(path))
+
+    def submit_delete(self, collection: str, video: str) -> Job:
+        vid = self.reader(collection).reader.resolve_video(video)
+        return self._submit("delete", collection, vid)
+
+    def delete_video(self, collection: str, video: str, timeout: float = 120.0) -> dict:
+        job = self.submit_delete(collection, video)
+        job.wait(timeout)
+        if job.status == "failed" and job.error:
+            raise _error_from(job.error)
+        return job.to_dict()
+
+    def job(self, job_id: str, collection: str = "default") -> Job:
+        """A job of this collection (another collection's jobs are not found)."""
+        job = self._jobs.get(job_id)
+        if job is None or job.collection != collection:
+            raise NotFoundError(f"no job {job_id!r} in collection {collection!r}")
+        return job
+
+    def jobs(self, collection: str = "default") -> list[Job]:
+        return [j for j in list(self._jobs.values()) if j.collection == collection]
+
+    def _submit(self, kind: str, collection: str, target: str) -> Job:
+        job = Job(id=f"job-{next(self._ids)}-{int(time.time() * 1000) % 10**8}", kind=kind,
+                  collection=collection, target=target)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._trim_jobs()
+        self._queue.put(job)
+        return job
+
+    def _trim_jobs(self) -> None:
+        finished = [j for j in self._jobs.values() if j.finished is not None]
+        for j in finished[: max(0, len(self._jobs) - self.config.limits.max_jobs_kept)]:
+            del self._jobs[j.id]
+
+    def _writer_loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            job.status = "running"
+            try:
+                job.result = self._run(job)
+                job.status = "done"
+            except MemIndexError as exc:
+                job.status, job.error = "failed", exc.to_dict()
+            except Exception as exc:  # one bad job must not stop the writer; logged with its traceback
+                log.exception("job %s failed", job.id)
+                job.status, job.error = "failed", {"code": "internal", "message": type(exc).__name__}
+            job.finished = time.time()
+            job._done.set()
+
+    def _run(self, job: Job) -> dict:
+        index = self._writer(job.collection)
+        if job.kind == "delete":
+            index.store.delete_video(job.target)
+            return {"deleted": job.target}
+        report = index.ingest([job.target], **self.config.ingest_options)
+        data: dict = report.to_dict()
+        if report.failed and not report.ingested and not report.skipped:
+            first = report.failed[0]
+            raise _error_from({"code": first.get("code", "media"), "message": first["error"]})
+        return data
+
+    # -- recovery and shutdown -------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """After a crash: drop media of videos no longer in the catalog; re-queue half-ingested videos."""
+        for name in self.collections():
+            try:
+                index = self._writer(name)
+                index.store.collect_garbage()
+                if not self.config.resume:
+                    continue
+                for v in index.videos():
+                    if v["status"] != "ready" and self._resumable(v["uri"]):
+                        log.info("resuming the interrupted ingest of %s (%s)", v["id"], v["uri"])
+                        self._submit("ingest", name, v["uri"])
+            except MemIndexError as exc:
+                log.error("collection %s could not be recovered: %s", name, exc)
+
+    def _resumable(self, uri: str) -> bool:
+        try:
+            self.guard.check(uri)
+            return True
+        except MemIndexError:
+            return False
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        for index in [*self._readers.values(), *self._writers.values()]:
+            index.close()
+
+
+def _error_from(data: dict) -> MemIndexError:
+    """Rebuild a typed error from its ``{code, message}`` form (jobs, the HTTP client)."""
+    from memindex import errors
+
+    classes = {cls.code: cls for cls in (getattr(errors, n) for n in errors.__all__)
+               if isinstance(cls, type) and issubclass(cls, MemIndexError)}
+    cls = classes.get(str(data.get("code")), MemIndexError)
+    if cls is errors.MissingDependencyError:
+        cls = MemIndexError
+    exc = cls.__new__(cls)
+    MemIndexError.__init__(exc, str(data.get("message", "")))
+    exc.code = str(data.get("code", "error"))  # type: ignore[misc]
+    return exc
+
