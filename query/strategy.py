@@ -1,0 +1,216 @@
+"""The deterministic policy: one small strategy (a generator of tool calls) per temporal relation.
+
+locate   search coarse+fine levels → descend into the best coarse segment → inspect the words around it
+range    search inside the time range, or read it when the question names nothing to find
+after/before  find the anchor → read the catalog right after/before it (or search the target there)
+first/last    search, keep the candidates that match as well as the best, take the earliest/latest
+count    search wide, count exact occurrences in the matching moments
+span     find both moments, answer the time between them
+A strategy stops on its own when the evidence is sufficient; the loop stops it when the budget is spent."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from query.resolve import count_occurrences, neighbour_words, tighten, timeline
+from query.tools import Evidence
+
+if TYPE_CHECKING:
+    from query.agent import State
+
+from query.agent import Action, cite, hms
+
+__all__ = ["RulePolicy"]
+
+Strategy = Iterator[Action]
+
+
+class RulePolicy:
+    calls = 0
+
+    def __init__(self, state: State) -> None:
+        relation = state.plan.relation
+        self._gen = _STRATEGIES.get(relation, _locate)(state)
+
+    def next(self, state: State) -> Action | None:
+        return next(self._gen, None)
+
+    def finish(self, state: State) -> Iterator[dict]:
+        return iter(())
+
+    def answer_text(self, state: State) -> str | None:
+        return None
+
+
+def _search(state: State, query: str, *, k: int = 10, tiers=None, levels=None, videos=None,
+            time_range=None) -> Action:
+    p = state.plan
+    args = {"query": query, "tiers": list(tiers or p.tiers), "k": k}
+    lv = list(levels) if levels is not None else [*p.coarse, *p.fine]
+    if lv:
+        args["levels"] = lv
+    vids = videos or p.videos
+    if vids:
+        args["videos"] = list(vids)
+    tr = time_range or p.range
+    if tr:
+        args["time_range"] = [tr[0], tr[1] if math.isfinite(tr[1]) else 1e9]
+    return Action("search", args)
+
+
+def _best(state: State) -> Evidence | None:
+    items = state.last.items if state.last else []
+    return max(items, key=lambda e: e.score) if items else None
+
+
+def _locate(state: State) -> Strategy:
+    p = state.plan
+    yield _search(state, p.query or p.question)
+    top = state.ranked()[0] if state.pool else None
+    if top is None or state.verdict.sufficient:
+        return
+    if top.level in p.coarse or top.duration > 30:  # descend into the best coarse segment
+        yield _search(state, p.query, levels=p.fine, videos=[top.video_id], time_range=(top.start, top.end))
+        if state.verdict.sufficient:
+            return
+        top = state.ranked()[0]
+    if top.modality in ("speech", "screen_text"):  # inspect: confirm the words in the catalog
+        tool = "transcript" if top.modality == "speech" else "screen_text"
+        yield Action(tool, {"video": top.video_id, "start": max(0.0, top.start - 5), "end": top.end + 5})
+        if state.verdict.sufficient:
+            return
+    if len(p.tiers) == 1 and len(state.catalog.tiers) > 1:  # the cue was wrong? widen the tiers once
+        wide = [t for t in ("speech", "screen", "visual") if state.catalog.has(t)]
+        yield _search(state, p.query or p.question, tiers=wide)
+
+
+def _range(state: State) -> Strategy:
+    p = state.plan
+    if p.terms:
+        yield from _locate(state)
+        return
+    assert p.range is not None
+    found: list[Evidence] = []
+    for vid in p.videos or state.catalog.videos[:3]:
+        end = p.range[1] if math.isfinite(p.range[1]) else None
+        for tool in _read_tools(p.modality):
+            yield Action(tool, {"video": vid, "start": p.range[0], "end": end})
+            found += [e for e in state.last.items if e.start >= p.range[0] - 1 and (end is None or e.start <= end)]
+    found.sort(key=lambda e: (e.video_id, e.start))
+    state.resolved = found[:10]
+    if found:
+        state.answer_text = " / ".join(f"{e.text} [{cite(e)}]" for e in found[:5])
+        state.resolved_confidence = 0.8
+
+
+def _read_tools(modality: str | None) -> tuple[str, ...]:
+    return {"speech": ("transcript",), "screen": ("screen_text",)}.get(modality or "", ("transcript", "screen_text"))
+
+
+def _relative(state: State) -> Strategy:
+    p = state.plan
+    after = p.relation == "after"
+    wide = [t for t in ("speech", "screen", "visual") if state.catalog.has(t)]
+    yield _search(state, p.query or p.question, tiers=wide)
+    anchor = _best(state)
+    if anchor is None:
+        return
+    anchor_conf = state.verdict.confidence
+    if p.target_terms:  # a named target: search for it on the right side of the anchor
+        tr = (anchor.end, math.inf) if after else (0.0, anchor.start)
+        yield _search(state, " ".join(p.target_terms), videos=[anchor.video_id], time_range=tr)
+        side = [e for e in state.last.items
+                if (e.start >= anchor.end - 0.5 if after else e.end <= anchor.start + 0.5)
+                and e.signals.get("coverage", 0.0) >= 0.99]
+        if side:
+            top = min(side, key=lambda e: e.start - anchor.end if after else anchor.start - e.end)
+            _resolve(state, [top, anchor], anchor_conf)
+            return
+    found: list[Evidence] = []
+    lo, hi = (anchor.start - 1, anchor.end + 120) if after else (max(0.0, anchor.start - 120), anchor.end + 1)
+    for tool in _read_tools(p.modality if p.modality else ("speech" if anchor.modality == "speech" else None)):
+        yield Action(tool, {"video": anchor.video_id, "start": lo, "end": hi})
+        if tool == "transcript":
+            words = tuple(w for ph in p.phrases for w in ph.split()) or p.terms
+            tight = tighten(anchor, state.last.raw, words)
+            nxt = neighbour_words(state.last.raw, tight, after=after, uri=anchor.uri)
+        else:
+            nxt = timeline(state.last.items, anchor, after=after)
+        if nxt is not None:
+            found.append(nxt)
+    if found:
+        near = min(found, key=lambda e: abs(e.start - anchor.end) if after else abs(anchor.start - e.end))
+        _resolve(state, [near, anchor], anchor_conf)
+
+
+def _resolve(state: State, chosen: list[Evidence], conf: float) -> None:
+    target = chosen[0]
+    target.score = max(target.score, state.ranked()[0].score if state.pool else 0.0)
+    state.resolved = chosen
+    state.resolved_confidence = round(0.85 * max(conf, 0.3), 3)
+    rel = state.plan.relation
+    state.answer_text = f"{target.text} [{cite(target)}] ({rel} {chosen[1].text[:60]!r} at {hms(chosen[1].start)})"
+
+
+def _first_last(state: State) -> Strategy:
+    p = state.plan
+    first = p.relation == "first"
+    if p.terms:
+        yield _search(state, p.query, k=50)
+        items = state.last.items
+        if not items:
+            return
+        best_cov = max(e.signals.get("coverage", 0.0) for e in items)
+        top_score = max(e.score for e in items)
+        good = [e for e in items if e.signals.get("coverage", 0.0) >= max(0.5, 0.99 * best_cov)
+                and e.score >= 0.6 * top_score] or items
+    else:
+        good = []
+        for vid in p.videos or state.catalog.videos[:3]:
+            for tool in _read_tools(p.modality):
+                yield Action(tool, {"video": vid})
+                good += [e for e in state.last.items if e.text.strip()]
+    if not good:
+        return
+    pick = (min if first else max)(good, key=lambda e: e.start)
+    _resolve_single(state, pick, f"the {p.relation} time")
+
+
+def _resolve_single(state: State, pick: Evidence, label: str) -> None:
+    pick.score = max(pick.score, state.ranked()[0].score if state.pool else 0.0)
+    state.resolved = [pick]
+    state.resolved_confidence = round(max(0.4, state.verdict.confidence), 3)
+    state.answer_text = f"{label}: {pick.text} [{cite(pick)}]"
+
+
+def _count(state: State) -> Strategy:
+    p = state.plan
+    yield _search(state, p.query or p.question, k=100)
+    n, moments = count_occurrences(state.last.items, p.terms)
+    state.resolved = moments[:10]
+    state.resolved_confidence = 0.7 if n else 0.3
+    where = ", ".join(hms(e.start) for e in moments[:10])
+    state.answer_text = f"{n} time{'s' if n != 1 else ''}" + (f" (at {where})" if moments else "")
+
+
+def _span(state: State) -> Strategy:
+    p = state.plan
+    wide = [t for t in ("speech", "screen", "visual") if state.catalog.has(t)]
+    yield _search(state, p.query, tiers=wide)
+    a = _best(state)
+    yield _search(state, p.query2 or p.query, tiers=wide)
+    b = _best(state)
+    if a is None or b is None:
+        return
+    first, second = sorted((a, b), key=lambda e: e.start)
+    state.resolved = [a, b] if a.key() != b.key() else [a]
+    state.resolved_confidence = round(0.8 * min(1.0, 0.5 + 0.5 * state.verdict.confidence), 3)
+    gap = second.start - first.start
+    state.answer_text = (f"about {gap:.0f} seconds ({hms(gap)}): {first.text[:60]!r} at {hms(first.start)}, "
+                         f"{second.text[:60]!r} at {hms(second.start)}")
+
+
+_STRATEGIES = {"locate": _locate, "range": _range, "after": _relative, "before": _relative,
+               "first": _first_last, "last": _first_last, "count": _count, "span": _span}

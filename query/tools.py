@@ -1,0 +1,199 @@
+"""The agent's tools: typed functions over a ``MemoryIndex`` with JSON schemas (the same set an external agent
+gets over MCP). Every tool returns a ``ToolResult`` whose items are ``Evidence`` with video, uri and times."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from memindex.errors import QueryError
+
+__all__ = ["Evidence", "ToolResult", "Toolbox", "TOOL_SCHEMAS", "EVIDENCE_KEYS"]
+
+log = logging.getLogger(__name__)
+
+EVIDENCE_KEYS = ("video_id", "uri", "start", "end", "level", "tier", "modality", "score", "text", "keyframe")
+
+
+@dataclass
+class Evidence:
+    """One timestamped piece of evidence; ``source`` (the tool) and ``signals`` stay internal."""
+
+    video_id: str
+    uri: str
+    start: float
+    end: float
+    level: str
+    tier: str
+    modality: str
+    score: float
+    text: str
+    keyframe: dict | None = None
+    source: str = "search"
+    signals: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in EVIDENCE_KEYS}
+        out["start"], out["end"], out["score"] = round(self.start, 3), round(self.end, 3), round(self.score, 4)
+        return out
+
+    def key(self) -> tuple:
+        return (self.video_id, self.tier, self.level, round(self.start, 1), round(self.end, 1))
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def overlaps(self, other: Evidence, slack: float = 0.0) -> bool:
+        return (self.video_id == other.video_id and self.start <= other.end + slack
+                and other.start <= self.end + slack)
+
+
+@dataclass
+class ToolResult:
+    tool: str
+    arguments: dict[str, Any]
+    items: list[Evidence]
+    note: str = ""
+    raw: list[dict] = field(default_factory=list)
+
+    def for_llm(self, limit: int = 8, chars: int = 240) -> dict:
+        """A compact view of the result for a chat message."""
+        items = [{"video": os.path.basename(e.uri), "video_id": e.video_id, "start": round(e.start, 2),
+                  "end": round(e.end, 2), "tier": e.tier, "level": e.level, "score": round(e.score, 3),
+                  "text": e.text[:chars]} for e in self.items[:limit]]
+        out: dict[str, Any] = {"count": len(self.items), "items": items}
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def _fn(name: str, description: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": props, "required": required, "additionalProperties": False}}}
+
+
+_VIDEO = {"type": "string", "description": "video id, id prefix or file name"}
+_TIME = {"type": "number", "minimum": 0, "description": "seconds from the start of the video"}
+_RANGE = {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2,
+          "description": "[start, end] in seconds"}
+TOOL_SCHEMAS: list[dict[str, Any]] = [
+    _fn("search", "Hybrid search (vectors + keywords) over the memory tiers; ranked timestamped moments.", {
+        "query": {"type": "string"},
+        "tiers": {"type": "array", "items": {"type": "string", "enum": [
+            "speech", "screen", "visual", "episodic", "semantic"]}},
+        "levels": {"type": "array", "items": {"type": "string", "enum": ["shot", "event", "chapter", "video"]},
+                   "description": "episodic levels to search"},
+        "videos": {"type": "array", "items": _VIDEO}, "time_range": _RANGE,
+        "k": {"type": "integer", "minimum": 1, "maximum": 100}}, ["query"]),
+    _fn("browse", "The segment tree of a video at a level (chapter, event, shot), optionally in a span.", {
+        "video": _VIDEO, "level": {"type": "string", "enum": ["video", "chapter", "event", "shot"]},
+        "time_range": _RANGE}, ["video"]),
+    _fn("transcript", "Speech of a video between two times: utterances with speakers and word times.", {
+        "video": _VIDEO, "start": _TIME, "end": _TIME}, ["video"]),
+    _fn("screen_text", "On-screen text (OCR lines) of a video between two times.", {
+        "video": _VIDEO, "start": _TIME, "end": _TIME}, ["video"]),
+    _fn("frames", "Keyframes (JPEG paths in the media cache) of a video between two times.", {
+        "video": _VIDEO, "start": _TIME, "end": _TIME,
+        "n": {"type": "integer", "minimum": 1, "maximum": 32}}, ["video"]),
+    _fn("entity", "A person, voice, object or topic of the semantic memory, with its mentions.", {
+        "name_or_id": {"type": "string"}}, ["name_or_id"]),
+]
+TOOL_NAMES = tuple(s["function"]["name"] for s in TOOL_SCHEMAS)
+
+
+def _range(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise QueryError(f"time_range must be [start, end], not {value!r}")
+    return float(value[0]), float(value[1])
+
+
+class Toolbox:
+    """The tools over one index. ``call(name, arguments)`` validates names and dispatches."""
+
+    def __init__(self, index: Any) -> None:
+        self.index = index
+        self._uris: dict[str, str] = {}
+
+    def call(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+        if name not in TOOL_NAMES:
+            raise QueryError(f"unknown tool {name!r}; valid: {list(TOOL_NAMES)}")
+        try:
+            return getattr(self, name)(**arguments)
+        except TypeError as exc:  # wrong or missing arguments from a model
+            raise QueryError(f"bad arguments for {name}: {exc}") from exc
+
+    def uri(self, video_id: str) -> str:
+        if video_id not in self._uris:
+            self._uris = {v["id"]: v["uri"] for v in self.index.videos()}
+        return self._uris.get(video_id, "")
+
+    def video_id(self, ref: str) -> str:
+        return self.index.reader.resolve_video(ref)
+
+    def search(self, query: str, tiers: list[str] | None = None, levels: list[str] | None = None,
+               videos: list[str] | None = None, time_range: Any = None, k: int = 10) -> ToolResult:
+        hits = self.index.search(query, k=int(k), tiers=tiers, levels=levels, videos=videos,
+                                 time_range=_range(time_range))
+        items = [Evidence(video_id=h.video_id, uri=h.uri, start=h.start, end=h.end, level=h.level, tier=h.tier,
+                          modality=h.modality, score=h.score, text=h.text, keyframe=h.keyframe,
+                          source="search", signals=dict(h.signals)) for h in hits]
+        args = {"query": query, "tiers": tiers, "levels": levels, "videos": videos, "time_range": time_range,
+                "k": k}
+        return ToolResult("search", {a: v for a, v in args.items() if v is not None}, items)
+
+    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> ToolResult:
+        vid = self.video_id(video)
+        rows = self.index.transcript(vid, start, end)
+        items = [Evidence(video_id=vid, uri=self.uri(vid), start=u["start"], end=u["end"], level="utterance",
+                          tier="speech", modality="speech", score=0.0, text=u["text"].strip(),
+                          source="transcript", signals={"speaker": u.get("speaker")}) for u in rows]
+        return ToolResult("transcript", {"video": video, "start": start, "end": end}, items, raw=rows)
+
+    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> ToolResult:
+        vid = self.video_id(video)
+        rows = self.index.screen_text(vid, start, end)
+        items = [Evidence(video_id=vid, uri=self.uri(vid), start=r["start"], end=r["end"], level="frame",
+                          tier="screen", modality="screen_text", score=0.0, text=r["text"],
+                          source="screen_text") for r in rows]
+        return ToolResult("screen_text", {"video": video, "start": start, "end": end}, items, raw=rows)
+
+    def frames(self, video: str, start: float | None = None, end: float | None = None,
+               n: int | None = 4) -> ToolResult:
+        vid = self.video_id(video)
+        rows = self.index.frames(vid, start, end, n)
+        items = [Evidence(video_id=vid, uri=self.uri(vid), start=f["t"], end=f["t"], level="frame",
+                          tier="visual", modality="visual", score=0.0, text="",
+                          keyframe={"frame_id": f["frame_id"], "t": round(f["t"], 3), "path": f["path"]},
+                          source="frames") for f in rows]
+        return ToolResult("frames", {"video": video, "start": start, "end": end, "n": n}, items, raw=rows)
+
+    def browse(self, video: str, level: str = "chapter", time_range: Any = None) -> ToolResult:
+        vid = self.video_id(video)
+        tree = self.index.browse(vid, level=level, time_range=_range(time_range))
+        items = [Evidence(video_id=vid, uri=self.uri(vid), start=n["start"], end=n["end"], level=n["level"],
+                          tier="episodic", modality="text", score=0.0, text=segment_text(n), source="browse",
+                          signals={"segment_id": n["id"], "children": len(n["children"])}) for n in tree]
+        return ToolResult("browse", {"video": video, "level": level, "time_range": time_range}, items, raw=tree)
+
+    def entity(self, name_or_id: str) -> ToolResult:
+        lookup = getattr(self.index, "entity", None)
+        if lookup is None:
+            return ToolResult("entity", {"name_or_id": name_or_id}, [], note="no semantic memory in this store")
+        found = lookup(name_or_id)
+        found = found.to_dict() if hasattr(found, "to_dict") else found
+        mentions = (found or {}).get("mentions", []) if isinstance(found, dict) else []
+        items = [Evidence(video_id=m["video_id"], uri=self.uri(m["video_id"]), start=m["start"], end=m["end"],
+                          level=m.get("level", "segment"), tier="semantic", modality="semantic",
+                          score=float(m.get("score", 0.0)), text=m.get("text", ""), source="entity")
+                 for m in mentions if {"video_id", "start", "end"} <= set(m)]
+        return ToolResult("entity", {"name_or_id": name_or_id}, items, raw=[found] if found else [])
+
+
+def segment_text(node: dict) -> str:
+    return " ".join(t for t in (node.get("summary"), node.get("caption"), node.get("transcript"),
+                                node.get("ocr")) if t)
