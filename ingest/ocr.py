@@ -246,9 +246,10 @@ class ScreenTextTracker:
     ``prefilter="auto"`` runs the reader's own detector on the thumbnail when it has one (``detect``) and
     ``EdgePrefilter`` otherwise; None runs no prefilter. ``dedupe_threshold`` is the largest per-block mean absolute
     gray difference (0-255) at which a frame counts as unchanged; ``max_reuse`` caps how long one read is
-    reused before the frame is read again. ``read_budget`` caps the share of video time spent reading:
-    after a read of r seconds the next one waits r / read_budget seconds of video (dense scrolling credits
-    cost ~2 s a read; a title card ~0.3 s), so OCR stays a bounded part of ingest; None reads every due frame.
+    reused before the frame is read again. ``read_budget`` caps the share of video time spent reading, as a
+    token bucket: each second of video earns ``read_budget`` seconds of reading, saved up to ``read_burst``;
+    a read spends what it took. Sparse title cards are always read; dense scrolling credits (~2 s a read)
+    are read at the sustained rate. None reads every due frame.
     """
 
     reader: OcrReader
@@ -259,7 +260,8 @@ class ScreenTextTracker:
     dedupe_threshold: float = 4.0
     similarity: float = 0.8
     max_reuse: float = 10.0
-    read_budget: float | None = 0.04
+    read_budget: float | None = 0.05
+    read_burst: float = 8.0
     stats: TrackerStats = field(default_factory=TrackerStats)
 
     def __post_init__(self) -> None:
@@ -270,7 +272,8 @@ class ScreenTextTracker:
         self._next_t: float | None = None
         self._ref: _Reference | None = None
         self._open: list[_OpenLine] = []
-        self._read_not_before = float("-inf")
+        self._credit = self.read_burst
+        self._credit_t: float | None = None
 
     def feed(self, frame: SampledFrame) -> list[OcrLineRec]:
         """Consider one frame; returns the lines that disappeared at or before it."""
@@ -292,15 +295,22 @@ class ScreenTextTracker:
             self.stats.prefiltered += 1
             self._ref = _Reference(gray, frame.t, had_text=False)
             return self._close_all()
-        if frame.t < self._read_not_before:
+        if not self._may_read(frame.t):
             self.stats.budget_skipped += 1  # text-dense stretch (e.g. credits): read less often
             return []
         started = time.perf_counter()
         lines = self._read(frame)
-        if self.read_budget:
-            self._read_not_before = frame.t + (time.perf_counter() - started) / self.read_budget
+        self._credit -= time.perf_counter() - started
         self._ref = _Reference(gray, frame.t, had_text=bool(lines))
         return self._merge(lines, frame.t)
+
+    def _may_read(self, t: float) -> bool:
+        if not self.read_budget:
+            return True
+        if self._credit_t is not None:
+            self._credit = min(self.read_burst, self._credit + (t - self._credit_t) * self.read_budget)
+        self._credit_t = t
+        return self._credit > 0
 
     def flush(self, end_t: float) -> list[OcrLineRec]:
         """Close every open line at the end of the video (``end_t`` seconds)."""

@@ -4,6 +4,8 @@ keyframe embeddings, all streamed so memory stays flat in the video's length."""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,6 +92,42 @@ class _Pass:
         self.keep(self.keys.cut(t))
 
 
+class _OcrWorker:
+    """Runs the screen-text tracker in its own thread (ONNX Runtime releases the GIL), fed through a small
+    bounded queue, so reading text overlaps decoding instead of stalling it."""
+
+    def __init__(self, tracker: object, depth: int = 8) -> None:
+        self.tracker = tracker
+        self.lines: list[OcrLineRec] = []
+        self._queue: queue.Queue[SampledFrame | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="memindex-ocr", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.lines.extend(self.tracker.feed(frame))  # type: ignore[attr-defined]
+                except BaseException as exc:  # re-raised in the decoding thread by finish()
+                    self._error = exc
+
+    def submit(self, frame: SampledFrame) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(frame)
+
+    def finish(self, end: float | None) -> list[OcrLineRec]:
+        """Drain the queue; with ``end`` close the open lines there (None: abandon after an error)."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if end is not None:
+            self.lines.extend(self.tracker.flush(end))  # type: ignore[attr-defined]
+        return self.lines
+
+
 def run_visual_pass(info: VideoInfo, video_id: str, cfg: IngestConfig, media: MediaCache, *,
                     embedder: FrameEmbedder | None, ocr: object | None,
                     on_progress: Callable[[float], None] | None = None) -> VisualResult:
@@ -97,21 +135,26 @@ def run_visual_pass(info: VideoInfo, video_id: str, cfg: IngestConfig, media: Me
     p = _Pass(info, video_id, cfg, media, embedder, ocr)
     detector = make_shot_detector(cfg.shots.detector, min_shot=cfg.shots.min_shot,
                                   threshold=cfg.shots.threshold)
+    worker = _OcrWorker(ocr) if ocr is not None else None
     last_report, t = 0.0, 0.0
-    for frame in decode_frames(info.path, analysis_width=cfg.decode.analysis_width,
-                               sample_every=cfg.decode.sample_every, skip_nonref=cfg.decode.skip_nonref):
-        t = frame.t
-        for cut in detector.feed(t, frame.small):
-            p.cut(cut)
-        if frame.rgb is not None:
-            sample = SampledFrame(t, frame.rgb)
-            p.keep(p.keys.feed(sample))
-            if ocr is not None:
-                p.result.ocr.extend(ocr.feed(sample))  # type: ignore[attr-defined]
-        if on_progress and t - last_report >= 5.0:
-            on_progress(t)
-            last_report = t
-    _finish(p, detector, t)
+    try:
+        for frame in decode_frames(info.path, analysis_width=cfg.decode.analysis_width,
+                                   sample_every=cfg.decode.sample_every, skip_nonref=cfg.decode.skip_nonref):
+            t = frame.t
+            for cut in detector.feed(t, frame.small):
+                p.cut(cut)
+            if frame.rgb is not None:
+                sample = SampledFrame(t, frame.rgb)
+                p.keep(p.keys.feed(sample))
+                if worker is not None:
+                    worker.submit(sample)
+            if on_progress and t - last_report >= 5.0:
+                on_progress(t)
+                last_report = t
+        _finish(p, detector, t)
+    finally:
+        if worker is not None:
+            p.result.ocr.extend(worker.finish(p.result.decoded_until or None))
     return p.result
 
 
@@ -126,6 +169,4 @@ def _finish(p: _Pass, detector: object, t_last: float) -> None:
     p.result.shots.append(Shot(len(p.result.shots), p.shot_start, end))
     p.keep(p.keys.flush())
     p.embed_pending()
-    if p.ocr is not None:
-        p.result.ocr.extend(p.ocr.flush(end))  # type: ignore[attr-defined]
     p.result.decoded_until = end
