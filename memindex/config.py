@@ -23,6 +23,7 @@ class TextEncoderConfig:
     model: str | None = None
     device: str = "cpu"
     batch_size: int = 64
+    threads: int | None = 1  # torch intra-op threads; see encoders.base.limit_torch_threads
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class FrameEncoderConfig:
     device: str = "cpu"
     batch_size: int = 16
     enabled: bool = True
+    threads: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class StoreConfig:
 
 def _identity(cfg: TextEncoderConfig | FrameEncoderConfig) -> dict[str, Any]:
     """The parts of an encoder config that change its vectors (not device or batch size)."""
-    skip = {"device", "batch_size"}
+    skip = {"device", "batch_size", "threads"}
     return {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in skip}
 
 

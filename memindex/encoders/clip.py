@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from memindex.config import FrameEncoderConfig
-from memindex.encoders.base import normalize
+from memindex.encoders.base import limit_torch_threads, normalize
 from memindex.errors import MissingDependencyError, StageError
 
 __all__ = ["OpenClipEmbedder"]
@@ -28,6 +28,7 @@ class OpenClipEmbedder:
         except ImportError as exc:
             raise MissingDependencyError("open_clip_torch", "clip", "keyframe embeddings (OpenCLIP)") from exc
         self._torch = torch
+        limit_torch_threads(cfg.threads)
         pretrained = cfg.pretrained
         if pretrained is None:
             log.warning("OpenCLIP %s has random weights (pretrained=None): its vectors mean nothing", cfg.arch)

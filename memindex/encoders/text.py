@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from memindex.config import TextEncoderConfig
-from memindex.encoders.base import normalize
+from memindex.encoders.base import limit_torch_threads, normalize
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 
 __all__ = ["SentenceTransformerEmbedder", "MiniLMEmbedder", "HashingEmbedder", "packaged_minilm_path"]
@@ -46,6 +46,7 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers", "text", "text embeddings") from exc
+        limit_torch_threads(cfg.threads)
         try:
             self._model = SentenceTransformer(model, device=cfg.device)
         except Exception as exc:
