@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from ingest.captioners import CaptionerConfig
 from ingest.describe import SummaryConfig
+from ingest.diarize import DiarizeConfig
 from ingest.hierarchy import HierarchyConfig
+from ingest.semantic import SemanticConfig
 
 __all__ = ["DecodeConfig", "ShotConfig", "KeyframeConfig", "AsrConfig", "OcrConfig", "IngestConfig",
            "VIDEO_EXTENSIONS"]
@@ -63,3 +65,5 @@ class IngestConfig:
     hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)
     captioner: CaptionerConfig = field(default_factory=CaptionerConfig)
     summary: SummaryConfig = field(default_factory=SummaryConfig)
+    speakers: DiarizeConfig = field(default_factory=DiarizeConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)

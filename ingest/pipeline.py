@@ -65,6 +65,8 @@ class Ingester:
         self._ocr_reader: Any = None
         self._transcriber: Any = None
         self._hierarchy: Any = None
+        self._diarizer: Any = None
+        self._diarizer_failed: str | None = None
 
     # -- models, loaded once per ingester ----------------------------------------------------------------
     def frame_embedder(self) -> FrameEmbedder | None:
@@ -166,6 +168,23 @@ class Ingester:
                 record_stage(txn, vid, "asr", "skipped", None, "no audio stream")
         self.hierarchy().caption(vid)
         self.hierarchy().build(vid)
+        self._semantic(vid)
+
+    def _semantic(self, vid: str) -> None:
+        """Consolidate names, terms and facts; a failure is recorded and the video stays ingested."""
+        if not self.cfg.semantic.enabled:
+            return
+        from ingest.semantic import consolidate
+
+        try:
+            consolidate(self.store, vid, self.cfg.semantic)
+        except MemIndexError as exc:
+            log.error("semantic stage FAILED for video %s: %s (`memindex rebuild --stage semantic` retries)",
+                      vid, exc)
+            with self.store.write() as txn:
+                from ingest.commit import record_stage
+
+                record_stage(txn, vid, "semantic", "failed", None, str(exc))
 
     def _speech_outcome(self, vid: str, future: Any) -> None:
         """A failed ASR stage is recorded and reported loudly; the video's other tiers still land."""
@@ -202,13 +221,53 @@ class Ingester:
         t0 = time.perf_counter()
         asr = self.transcriber()
         utts = []
+        speakers = self.speaker_stage(vid)
         try:
             for chunk in audio_chunks(info.path, chunk_seconds=self.cfg.asr.chunk_seconds):
                 utts.extend(asr.transcribe(chunk))
+                speakers = self._feed_speakers(vid, speakers, chunk)
         except StageError as exc:
             exc.video_id = vid
             raise
+        if speakers is not None:
+            utts = speakers.label(self.store, vid, utts)[0]
         commit_speech(self.store, vid, utts, self.store.text_embedder, asr.name, time.perf_counter() - t0)
+
+    def speaker_stage(self, vid: str) -> Any:
+        """A fresh ``SpeakerStage`` for one video, or None (recorded as failed, said loudly) when the
+        diarizer cannot load; speech is still transcribed."""
+        if not self.cfg.speakers.enabled:
+            return None
+        from ingest.diarize import SpeakerStage, make_diarizer
+
+        if self._diarizer is None and self._diarizer_failed is None:
+            try:
+                self._diarizer = make_diarizer(self.cfg.speakers)
+            except MemIndexError as exc:
+                self._diarizer_failed = str(exc)
+        if self._diarizer is None:
+            log.error("speakers stage FAILED for video %s: %s; words get no speaker ids", vid,
+                      self._diarizer_failed)
+            with self.store.write() as txn:
+                from ingest.commit import record_stage
+
+                record_stage(txn, vid, "speakers", "failed", self.cfg.speakers.backend, self._diarizer_failed)
+            return None
+        return SpeakerStage(self._diarizer, self.cfg.speakers)
+
+    def _feed_speakers(self, vid: str, stage: Any, chunk: Any) -> Any:
+        if stage is None:
+            return None
+        try:
+            stage.feed(chunk)
+            return stage
+        except StageError as exc:
+            log.error("speakers stage FAILED for video %s at %.1f s: %s", vid, chunk.start, exc)
+            with self.store.write() as txn:
+                from ingest.commit import record_stage
+
+                record_stage(txn, vid, "speakers", "failed", stage.diarizer.name, str(exc))
+            return None
 
     # -- catalog helpers ---------------------------------------------------------------------------------
     def _status(self, vid: str) -> str | None:
@@ -253,4 +312,4 @@ class Ingester:
         """Re-derive a stage (events | captions) from stored rows, replacing its results atomically."""
         from ingest.rebuild import rebuild
 
-        return rebuild(self.store, stage, videos, builder=self.hierarchy())
+        return rebuild(self.store, stage, videos, builder=self.hierarchy(), semantic=self.cfg.semantic)

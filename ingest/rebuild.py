@@ -28,7 +28,7 @@ from memindex.store import DocRow, Store, WriteTxn
 __all__ = ["HierarchyBuilder", "rebuild", "REBUILD_STAGES", "EPISODIC_TIERS"]
 
 log = logging.getLogger(__name__)
-REBUILD_STAGES = ("events", "captions")
+REBUILD_STAGES = ("events", "captions", "semantic")
 EPISODIC_TIERS = tuple(f"episodic.{lvl}" for lvl in LEVELS)
 
 
@@ -98,7 +98,7 @@ class HierarchyBuilder:
 
 
 def rebuild(store: Store, stage: str, video_ids: Sequence[str] | None = None, *,
-            builder: HierarchyBuilder | None = None) -> dict[str, Any]:
+            builder: HierarchyBuilder | None = None, semantic: Any = None) -> dict[str, Any]:
     """Re-derive ``stage`` (``events``: the grouping and all segment texts; ``captions``: keyframe captions
     with the configured captioner, then the texts that use them) for the videos, all by default."""
     if stage not in REBUILD_STAGES:
@@ -110,6 +110,11 @@ def rebuild(store: Store, stage: str, video_ids: Sequence[str] | None = None, *,
     out: dict[str, Any] = {"stage": stage, "videos": {}}
     for vid in video_ids:
         entry: dict[str, Any] = {}
+        if stage == "semantic":  # names, terms, facts and semantic docs; speaker turns are kept
+            from ingest.semantic import consolidate
+
+            out["videos"][vid] = consolidate(store, vid, semantic)
+            continue
         if stage == "captions":
             entry["captions"] = builder.caption(vid)
         entry["segments"] = builder.build(vid)

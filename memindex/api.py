@@ -82,6 +82,43 @@ class MemoryIndex:
     def stats(self) -> dict:
         return self.reader.stats()
 
+    # -- semantic memory -------------------------------------------------------------------------------
+    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict]:
+        """Speakers, faces, names, terms and topics, most mentioned first; ``query`` matches names/aliases."""
+        from memindex.catalog.semantic import list_entities
+
+        with self.store.Session() as s:
+            return list_entities(s, kind, query)
+
+    def entity(self, name_or_id: str | int) -> dict:
+        """One entity (by id, ``spk<id>``, name or alias) with all its mentions and facts."""
+        from memindex.catalog.semantic import entity_dict, resolve_entity
+
+        with self.store.Session() as s:
+            return entity_dict(s, resolve_entity(s, name_or_id))
+
+    def rename_entity(self, name_or_id: str | int, name: str) -> dict:
+        """Rename; the name sticks across re-ingest and the old one stays an alias."""
+        from memindex.entities import rename_entity
+
+        return rename_entity(self.store, name_or_id, name)
+
+    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict:
+        """Fold ``sources`` into ``target`` (mentions, facts, speaker labels); later evidence follows."""
+        from memindex.entities import merge_entities
+
+        return merge_entities(self.store, target, list(sources))
+
+    def split_entity(self, name_or_id: str | int, *, mention_ids: Sequence[int] | None = None,
+                     video: str | None = None, start: float | None = None, end: float | None = None,
+                     name: str | None = None) -> dict:
+        """Move the chosen mentions (ids, or a video and/or time span) to a new entity."""
+        from memindex.entities import split_entity
+
+        vid = self.reader.resolve_video(video) if video else None
+        return split_entity(self.store, name_or_id, mention_ids=mention_ids, video=vid, start=start, end=end,
+                            name=name)
+
     # -- write side ------------------------------------------------------------------------------------
     def ingest(self, paths: Sequence[str | Path], *, progress: ProgressCallback | None = None,
                ingester: str = "default", **options: Any) -> Any:
@@ -95,8 +132,8 @@ class MemoryIndex:
 
     def rebuild(self, stage: str, videos: Sequence[str] | None = None, *,
                 progress: ProgressCallback | None = None, ingester: str = "default", **options: Any) -> Any:
-        """Re-derive a stage (``events``, ``captions``) from stored data, without decoding the videos again;
-        each video's results are replaced atomically."""
+        """Re-derive a stage (``events``, ``captions``, ``semantic``) from stored data, without decoding the
+        videos again; each video's results are replaced atomically."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
         return INGESTERS.create(ingester, self.store, **options).rebuild(stage, vids, progress=progress)
 

@@ -189,6 +189,60 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_entities(args: argparse.Namespace) -> int:
+    index = _open(args)
+    if args.action == "list":
+        data: Any = {"entities": index.entities(args.kind, args.query)}
+    elif args.action == "show":
+        data = index.entity(args.entity)
+    elif args.action == "rename":
+        data = index.rename_entity(args.entity, args.name)
+    elif args.action == "merge":
+        data = index.merge_entities(args.entity, args.sources)
+    else:
+        data = index.split_entity(args.entity, mention_ids=args.mention, video=args.video, start=args.start,
+                                  end=args.end, name=args.name)
+    if args.json or args.action != "list":
+        _print_json(data)
+    else:
+        for e in data["entities"]:
+            print(f"{e['id']:5d} {e['kind']:8s} {e['mentions']:5d} mentions {e['videos']:3d} videos  {e['name']}"
+                  + (" *" if e["user_named"] else ""))
+    return 0
+
+
+def _store_args(p: argparse.ArgumentParser) -> None:
+    """``--store``/``--collection`` also after the action (``memindex entities list --store S``)."""
+    p.add_argument("--store", default=argparse.SUPPRESS, help="store directory (env MEMINDEX_STORE)")
+    p.add_argument("--collection", default=argparse.SUPPRESS, help="collection inside the store")
+
+
+def _add_entities(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("entities", cmd_entities, "List, show, rename, merge and split entities (speakers, names, terms).")
+    acts = p.add_subparsers(dest="action", required=True)
+    a = acts.add_parser("list", help="entities, most mentioned first")
+    a.add_argument("--kind", help="speaker | face | name | term | topic")
+    a.add_argument("--query", help="part of a name or alias")
+    a.add_argument("--json", action="store_true")
+    _store_args(a)
+    for name, help_ in (("show", "one entity with its mentions and facts"), ("rename", "rename (sticks)"),
+                        ("merge", "fold other entities into this one"), ("split", "move mentions to a new entity")):
+        a = acts.add_parser(name, help=help_)
+        _store_args(a)
+        a.add_argument("entity", help="id, speaker label (spk12), name or alias")
+        a.set_defaults(json=True)
+        if name == "rename":
+            a.add_argument("name")
+        elif name == "merge":
+            a.add_argument("sources", nargs="+")
+        elif name == "split":
+            a.add_argument("--mention", type=int, action="append", help="a mention id (repeatable)")
+            a.add_argument("--video", help="the mentions in this video")
+            a.add_argument("--start", type=float)
+            a.add_argument("--end", type=float)
+            a.add_argument("--name", help="name of the new entity")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -262,9 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-asr", action="store_true", help="ingest without speech")
     p.add_argument("--asr-model", help=argparse.SUPPRESS)
 
-    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions), atomically.")
-    p.add_argument("--stage", required=True, help="events | captions")
+    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions, semantic), atomically.")
+    p.add_argument("--stage", required=True, help="events | captions | semantic")
     p.add_argument("--video", action="append", help="only this video (id, prefix or file name); repeatable")
+    _add_entities(add)
     return parser
 
 

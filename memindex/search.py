@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -83,8 +85,27 @@ class _Cand:
 class Searcher:
     """Runs one query over several tiers of a store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, cache_size: int = 512) -> None:
         self.store = store
+        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def query_vector(self, tier: str, query: str) -> np.ndarray:
+        """The query's vector in ``tier``'s space: encoded once per encoder and kept in a small LRU cache
+        (speech, screen and the episodic tiers share one text encoder)."""
+        enc = self.store.encoder_for(tier)
+        key = (enc.name, query)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        vec = (enc.embed_text([query]) if tier == "visual" else enc.embed([query]))[0]  # type: ignore[union-attr]
+        with self._lock:
+            self._cache[key] = vec
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return vec
 
     def search(self, query: str, *, k: int = 10, tiers: Sequence[str] | None = None,
                levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
@@ -121,17 +142,16 @@ class Searcher:
             return  # nothing embedded (yet): don't load a model to search an empty tier
         try:
             index = self.store.tier(tier)
-            enc = self.store.encoder_for(tier)
+            qv = self.query_vector(tier, query)
         except StageError as exc:
             log.info("tier %s skipped: %s", tier, exc)
             return
         if index.ntotal == 0:
             return
-        qv = enc.embed_text([query]) if tier == "visual" else enc.embed([query])  # type: ignore[union-attr]
         subset = self._subset(tier, videos, tr)
         if subset is not None and len(subset) == 0:
             return
-        scores, ids = index.search(qv[0], max(4 * k, 50), subset)
+        scores, ids = index.search(qv, max(4 * k, 50), subset)
         for score, doc_id in zip(scores.tolist(), ids.tolist(), strict=True):
             c = cands.setdefault(int(doc_id), _Cand())
             c.cosine = max(c.cosine, float(score))

@@ -170,6 +170,8 @@ class Store:
                 gen = self._generation(s, name)
             tier = self._tiers.get(name)
             if tier is not None and tier.generation == gen:
+                if save and tier.file_generation != gen:
+                    tier.save(gen)
                 return tier
             # Catch up on a fresh copy and swap it in: threads searching the old one are never disturbed.
             tier = VectorTier(self.dir / "tiers" / f"{name}.faiss", name, enc.name, enc.dim)
@@ -253,17 +255,29 @@ class Store:
 
     def delete_video(self, video_id: str) -> None:
         """Remove a video and everything derived from it: rows, vectors in every tier, cached JPEGs."""
+        from memindex.catalog.semantic import prune_video
+
         with self.write() as txn:
             txn.remove_docs(Doc.video_id == video_id)
+            prune_video(txn.session, video_id)  # entities and facts only this video supported
             txn.session.execute(delete(Video).where(Video.id == video_id))
         self.media.remove_video(video_id)
 
     def collect_garbage(self) -> None:
-        """Drop cached media of videos the catalog no longer holds (after a crash mid-delete)."""
-        with self.Session() as s:
-            known = set(s.scalars(select(Video.id)).all())
-        for orphan in self.media.video_ids() - known:
-            self.media.remove_video(orphan)
+        """Recovery after a crash: drop cached media of videos the catalog no longer holds (a delete killed
+        after its commit) and rewrite tier files that lag the catalog (a write killed before its save)."""
+        with self.write_lock():
+            with self.Session() as s:
+                known = set(s.scalars(select(Video.id)).all())
+                states = dict(s.execute(select(TierState.tier, TierState.generation)).all())
+            for orphan in self.media.video_ids() - known:
+                self.media.remove_video(orphan)
+            for path in sorted((self.dir / "tiers").glob("*.faiss")):
+                name = path.name[: -len(".faiss")]
+                try:
+                    self.tier(name, save=True) if name in states else None
+                except StageError as exc:
+                    log.warning("tier %s left as is until its encoder loads: %s", name, exc)
 
     def has_vectors(self, tier: str) -> bool:
         with self.Session() as s:

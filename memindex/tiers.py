@@ -54,6 +54,7 @@ class VectorTier:
     def __init__(self, path: Path, name: str, encoder: str, dim: int, *, use_gpu: bool = True) -> None:
         self.path, self.name, self.encoder, self.dim = path, name, encoder, dim
         self.generation = -1
+        self.file_generation = -1  # the generation of what is on disk
         self.factory = "Flat"
         self._use_gpu = use_gpu
         self._gpu_index = None
@@ -82,7 +83,7 @@ class VectorTier:
             )
         blob = np.frombuffer(raw, dtype=np.uint8, offset=12 + hlen)
         self.index = faiss.deserialize_index(blob)
-        self.generation = int(header["generation"])
+        self.generation = self.file_generation = int(header["generation"])
         self.factory = header.get("factory", "Flat")
         self._gpu_index = None
 
@@ -100,7 +101,7 @@ class VectorTier:
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
-        self.generation = generation
+        self.generation = self.file_generation = generation
 
     # -- contents --------------------------------------------------------------------------------------
     @property

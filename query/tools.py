@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from memindex.errors import QueryError
+from memindex.errors import NotFoundError, QueryError
 
 __all__ = ["Evidence", "ToolResult", "Toolbox", "TOOL_SCHEMAS", "EVIDENCE_KEYS"]
 
@@ -184,9 +184,12 @@ class Toolbox:
         lookup = getattr(self.index, "entity", None)
         if lookup is None:
             return ToolResult("entity", {"name_or_id": name_or_id}, [], note="no semantic memory in this store")
-        found = lookup(name_or_id)
+        try:
+            found = lookup(name_or_id)
+        except NotFoundError:
+            return ToolResult("entity", {"name_or_id": name_or_id}, [], note=f"no entity named {name_or_id!r}")
         found = found.to_dict() if hasattr(found, "to_dict") else found
-        mentions = (found or {}).get("mentions", []) if isinstance(found, dict) else []
+        mentions = _mention_list(found)
         items = [Evidence(video_id=m["video_id"], uri=self.uri(m["video_id"]), start=m["start"], end=m["end"],
                           level=m.get("level", "segment"), tier="semantic", modality="semantic",
                           score=float(m.get("score", 0.0)), text=m.get("text", ""), source="entity")
@@ -197,3 +200,13 @@ class Toolbox:
 def segment_text(node: dict) -> str:
     return " ".join(t for t in (node.get("summary"), node.get("caption"), node.get("transcript"),
                                 node.get("ocr")) if t)
+
+
+def _mention_list(found: object) -> list[dict]:
+    """The entity's mentions (``mention_list`` in the catalog's entity view; ``mentions`` if it is a list)."""
+    if not isinstance(found, dict):
+        return []
+    for key in ("mention_list", "mentions"):
+        if isinstance(found.get(key), list):
+            return found[key]
+    return []

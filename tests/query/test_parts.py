@@ -83,7 +83,7 @@ def test_tools_return_evidence(index) -> None:
     assert tools.call("browse", {"video": "a" * 16, "level": "chapter"}).items == []
     assert tools.call("frames", {"video": "a" * 16, "n": 2}).items == []
     ent = tools.call("entity", {"name_or_id": "Euler"})
-    assert ent.items == [] and ent.note == "no semantic memory in this store"
+    assert ent.items == [] and ent.note == "no entity named 'Euler'"
     from memindex.errors import QueryError
 
     with pytest.raises(QueryError, match="unknown tool"):
