@@ -260,7 +260,7 @@ class ScreenTextTracker:
     dedupe_threshold: float = 4.0
     similarity: float = 0.8
     max_reuse: float = 10.0
-    read_budget: float | None = 0.05
+    read_budget: float | None = 0.03
     read_burst: float = 8.0
     stats: TrackerStats = field(default_factory=TrackerStats)
 

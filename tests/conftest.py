@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from tests.helpers import run_cli  # noqa: E402
 from tests.media import Scene, make_video  # noqa: E402
 
 SHARED = Path(os.environ.get("MEMINDEX_SHARED_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
@@ -20,6 +22,21 @@ def shared_media() -> Path:
     if not (SHARED / "video" / "bbb.mp4").exists():
         pytest.fail(f"the shared media folder is missing at {SHARED} (set MEMINDEX_SHARED_MEDIA)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def real_archive(tmp_path_factory: pytest.TempPathFactory, shared_media: Path) -> tuple[Path, dict[str, str]]:
+    """bbb.mp4 and bbb_narrated.mp4 ingested once with the real default models, through the CLI, from a
+    folder (as a user would): (store path, {file name: video id}). Shared by every real-media test."""
+    folder = tmp_path_factory.mktemp("archive")
+    for name in ("bbb.mp4", "bbb_narrated.mp4"):
+        (folder / name).symlink_to(shared_media / "video" / name)
+    store = tmp_path_factory.mktemp("real") / "store"
+    run = run_cli("ingest", str(folder), "--store", str(store), "--quiet", "--json")
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert len(report["ingested"]) == 2 and not report["failed"], report
+    return store, {Path(r["path"]).name: r["video_id"] for r in report["ingested"]}
 
 
 @pytest.fixture(scope="session")

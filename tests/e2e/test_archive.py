@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli
+
 pytestmark = pytest.mark.slow
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "memindex.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=1800)
-
-
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory, shared_media: Path) -> Path:
-    """bbb.mp4 and bbb_narrated.mp4 ingested into one store (a folder of the two, as a user would)."""
-    folder = tmp_path_factory.mktemp("archive")
-    for name in ("bbb.mp4", "bbb_narrated.mp4"):
-        (folder / name).symlink_to(shared_media / "video" / name)
-    store = tmp_path_factory.mktemp("store")
-    run = _cli("ingest", str(folder), "--store", str(store), "--quiet", "--json")
-    assert run.returncode == 0, run.stderr[-3000:]
-    report = json.loads(run.stdout)
-    assert len(report["ingested"]) == 2 and not report["failed"]
-    return store
+def archive(real_archive: tuple[Path, dict[str, str]]) -> Path:
+    return real_archive[0]
 
 
 def _query(store: Path, text: str, k: int = 5) -> list[dict]:
-    run = _cli("query", text, "--store", str(store), "--k", str(k), "--json")
+    run = run_cli("query", text, "--store", str(store), "--k", str(k), "--json")
     assert run.returncode == 0, run.stderr[-2000:]
     data = json.loads(run.stdout)  # stdout holds the JSON and nothing else
     assert set(data) == {"hits"}
@@ -55,9 +39,9 @@ def test_speech_is_found_at_the_right_second(archive: Path) -> None:
 
 
 def test_ingest_again_skips_and_stats_report(archive: Path, shared_media: Path) -> None:
-    run = _cli("ingest", str(shared_media / "video" / "bbb.mp4"), "--store", str(archive), "--json", "--quiet")
+    run = run_cli("ingest", str(shared_media / "video" / "bbb.mp4"), "--store", str(archive), "--json", "--quiet")
     assert run.returncode == 0 and len(json.loads(run.stdout)["skipped"]) == 1
-    stats = json.loads(_cli("stats", "--store", str(archive), "--json").stdout)
+    stats = json.loads(run_cli("stats", "--store", str(archive), "--json").stdout)
     assert stats["videos"] == 2 and stats["duration_seconds"] > 1180
     assert stats["segments"]["shot"] > 150
     assert stats["tiers"]["speech"]["rows"] > 10 and stats["tiers"]["screen"]["rows"] > 20

@@ -13,11 +13,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def real_index(tmp_path_factory, shared_media):  # type: ignore[no-untyped-def]
-    index = memindex.open(tmp_path_factory.mktemp("real") / "store")
-    report = index.ingest([shared_media / "video" / "bbb_narrated.mp4", shared_media / "video" / "bbb.mp4"])
-    assert report.ok, report.to_dict()
-    yield index, {p["path"].rsplit("/", 1)[-1]: p["video_id"] for p in report.ingested}
+def real_index(real_archive):  # type: ignore[no-untyped-def]
+    store, ids = real_archive
+    index = memindex.open(store)
+    yield index, ids
     index.close()
 
 
