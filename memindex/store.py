@@ -26,7 +26,7 @@ from memindex.encoders import make_frame_embedder, make_text_embedder
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
 from memindex.errors import ConfigError, StageError, StoreError
 from memindex.media import MediaCache
-from memindex.tiers import VectorTier
+from memindex.tiers import VectorTier, choose_factory, factory_rank
 
 __all__ = ["Store", "WriteTxn", "DocRow"]
 
@@ -243,6 +243,8 @@ class Store:
                 tier.remove(ids)
             for ids, vecs in txn.added.get(name, []):
                 tier.add(ids, vecs)
+            if factory_rank(choose_factory(tier.ntotal, tier.dim)) > factory_rank(tier.factory):
+                tier = self._refactor(name, tier)
             tier.save(gen)
             return
         if not txn.added.get(name) and not txn.removed.get(name):
@@ -252,6 +254,19 @@ class Store:
         except StageError as exc:
             # Searches join hits against the catalog, so a lagging tier never shows deleted rows.
             log.warning("tier %s not updated now (%s); it is reconciled when its encoder loads", name, exc)
+
+    def _refactor(self, name: str, tier: VectorTier) -> VectorTier:
+        """The tier outgrew its factory (e.g. exact search past 100k vectors): rebuild it from the catalog's
+        vectors with the factory for its size (IVF is trained on them), and swap it in."""
+        with self.Session() as s:
+            rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == name, Doc.vector.is_not(None))).all()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), tier.dim)
+        fresh = VectorTier(tier.path, name, tier.encoder, tier.dim)
+        fresh.rebuild(ids, vecs)
+        log.info("tier %s: %d vectors, index %s -> %s", name, len(ids), tier.factory, fresh.factory)
+        self._tiers[name] = fresh
+        return fresh
 
     def delete_video(self, video_id: str) -> None:
         """Remove a video and everything derived from it: rows, vectors in every tier, cached JPEGs."""

@@ -23,6 +23,11 @@ TEXT_TIERS = ("speech", "screen", "episodic.shot", "episodic.event", "episodic.c
               "semantic")
 
 
+def factory_rank(factory: str) -> int:
+    """0 exact, 1 IVF, 2 IVF-PQ: a tier only ever moves up as it grows."""
+    return 2 if "PQ" in factory else 1 if "IVF" in factory else 0
+
+
 def tier_names() -> tuple[str, ...]:
     return ("visual", *TEXT_TIERS)
 
@@ -35,12 +40,17 @@ def _faiss():  # type: ignore[no-untyped-def]
     return faiss
 
 
+FLAT_MAX = 100_000  # exact search up to here
+IVF_FLAT_MAX = 5_000_000  # then IVF with full vectors; past this, IVF-PQ (memory)
+NPROBE = 32
+
+
 def choose_factory(n: int, dim: int) -> str:
     """Exact search while it is cheap; IVF past 100k vectors; IVF-PQ past 5M (memory)."""
-    if n < 100_000:
+    if n < FLAT_MAX:
         return "Flat"
     nlist = int(4 * math.sqrt(n))
-    if n < 5_000_000:
+    if n < IVF_FLAT_MAX:
         return f"IVF{nlist},Flat"
     m = max(8, dim // 8)
     while dim % m:
@@ -144,9 +154,11 @@ class VectorTier:
         k = min(k, self.ntotal)
         if subset is not None:
             sel = faiss.IDSelectorBatch(np.ascontiguousarray(subset, dtype=np.int64))
-            params = faiss.SearchParametersIVF(sel=sel, nprobe=32) if "IVF" in self.factory else \
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=NPROBE) if "IVF" in self.factory else \
                 faiss.SearchParameters(sel=sel)
             scores, ids = self.index.search(q, k, params=params)
+        elif "IVF" in self.factory and not self.on_gpu:
+            scores, ids = self.index.search(q, k, params=faiss.SearchParametersIVF(nprobe=NPROBE))
         else:
             scores, ids = self._search_index().search(q, k)
         keep = ids[0] >= 0

@@ -134,3 +134,19 @@ def test_vectors_round_trip_through_the_tier_file(store: Store) -> None:
     q = store.text_embedder.embed(["two"])[0]
     scores, ids = tier.search(q, 1)
     assert np.isclose(scores[0], 1.0, atol=1e-5)
+
+
+def test_tier_moves_to_ivf_as_it_grows(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import memindex.tiers as tiers
+
+    monkeypatch.setattr(tiers, "FLAT_MAX", 300)
+    texts = [(i, i + 1, f"sentence {i} about topic {i % 17}") for i in range(200)]
+    _add_video(store, "a" * 16, texts)
+    assert store.tier("speech").factory == "Flat"
+    _add_video(store, "b" * 16, texts)  # 400 vectors: past the (lowered) exact-search limit
+    tier = store.tier("speech")
+    assert tier.factory.startswith("IVF") and tier.ntotal == 400
+    reopened = Store(store.root, config=store.config).tier("speech")
+    assert reopened.factory.startswith("IVF") and reopened.ntotal == 400
+    hits = memindex.MemoryIndex(store).search("sentence 123 about topic 4", k=3, tiers=["speech"])
+    assert hits[0].text == "sentence 123 about topic 4"
