@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memindex.errors import NotFoundError, QueryError
+from memindex.search import Hit
 
 __all__ = ["Evidence", "ToolResult", "Toolbox", "TOOL_SCHEMAS", "EVIDENCE_KEYS"]
 
@@ -18,21 +19,11 @@ EVIDENCE_KEYS = ("video_id", "uri", "start", "end", "level", "tier", "modality",
 
 
 @dataclass
-class Evidence:
-    """One timestamped piece of evidence; ``source`` (the tool) and ``signals`` stay internal."""
+class Evidence(Hit):
+    """One timestamped piece of evidence: a search hit, or a row another tool read (``source`` names the
+    tool); ``source``, ``doc_id`` and ``signals`` stay internal."""
 
-    video_id: str
-    uri: str
-    start: float
-    end: float
-    level: str
-    tier: str
-    modality: str
-    score: float
-    text: str
-    keyframe: dict | None = None
     source: str = "search"
-    signals: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in EVIDENCE_KEYS}
