@@ -11,22 +11,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import SHARED, run_cli  # noqa: E402
 from tests.media import Scene, make_video  # noqa: E402
-
-
-def _find_shared_media() -> Path:
-    """$MEMINDEX_SHARED_MEDIA, else the first ``shared/media`` beside the checkout or one of its parents."""
-    if os.environ.get("MEMINDEX_SHARED_MEDIA"):
-        return Path(os.environ["MEMINDEX_SHARED_MEDIA"])
-    repo = Path(__file__).resolve().parents[1]
-    for base in (repo.parent, *repo.parent.parents):
-        if (base / "shared" / "media" / "video").is_dir():
-            return base / "shared" / "media"
-    return repo.parent / "shared" / "media"
-
-
-SHARED = _find_shared_media()
 
 
 @pytest.fixture(scope="session")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 
 from ingest.asr import FasterWhisperTranscriber, Transcriber
 from ingest.audio import audio_chunks
 from ingest.records import AudioChunk, UtteranceRec
+from tests.helpers import SHARED as MEDIA
 
 pytestmark = pytest.mark.slow
 
-MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+
 JFK = MEDIA / "speech" / "jfk" / "jfk.wav"
 BBB = MEDIA / "video" / "bbb_narrated.mp4"
 PHRASE = "ask not what your country can do for you"

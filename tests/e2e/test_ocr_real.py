@@ -9,8 +9,6 @@ import pytest
 from ingest.ocr import ScreenTextTracker, make_ocr_reader, text_similarity
 from ingest.records import OcrLineRec, SampledFrame
 
-BBB = Path(__file__).resolve().parents[3] / "shared" / "media" / "video" / "bbb.mp4"
-
 
 def sampled_frames(path: Path, start: float, end: float, fps: float = 2.0):
     """Frames at ``fps`` between ``start`` and ``end`` seconds, after a PyAV seek."""
@@ -36,9 +34,8 @@ def fuzzy_contains(text: str, needle: str) -> bool:
 
 
 @pytest.mark.slow
-def test_peach_card_found_between_20_and_22_s():
-    if not BBB.exists():
-        pytest.skip(f"{BBB} not present")
+def test_peach_card_found_between_20_and_22_s(shared_media):
+    BBB = shared_media / "video" / "bbb.mp4"  # noqa: N806
     pytest.importorskip("rapidocr_onnxruntime")
     tracker = ScreenTextTracker(make_ocr_reader("rapidocr"))
     lines: list[OcrLineRec] = []
