@@ -1,8 +1,9 @@
-"""Consolidation of a video into semantic memory: recurring names (speech) and terms (screen text), facts by
-an LLM when one is configured or by simple patterns ("X is Y", "my name is X", "this is X", "I'm X", title
-cards), merged into the collection's entities and facts; then the video's semantic tier docs.
+"""Consolidation of a video into semantic memory: recurring names (speech), terms (screen text) and faces
+(keyframes, ``ingest/faces.py``), facts by an LLM when one is configured or by simple patterns ("X is Y",
+"my name is X", "this is X", "I'm X", title cards), merged into the collection's entities and facts; then
+the video's semantic tier docs.
 
-Re-running replaces the video's own evidence (mentions from asr/ocr/pattern/llm, its fact sources) in one
+Re-running replaces the video's own evidence (mentions from asr/ocr/pattern/llm/face, its fact sources) in one
 ``store.write()``; speaker turns (diarization) are kept. User edits stick: names resolve through aliases
 (renames, merges, per-video split aliases) before anything new is created."""
 
@@ -20,6 +21,7 @@ from importlib import resources
 
 from sqlalchemy import delete, select
 
+from ingest.faces import FaceEncoder, FaceSighting, detect_faces, write_faces
 from ingest.stored import load_rows
 from memindex.catalog.models import Segment, Video
 from memindex.catalog.semantic import (
@@ -33,6 +35,7 @@ from memindex.catalog.semantic import (
     prune_orphans,
 )
 from memindex.entities import refresh_semantic_docs
+from memindex.errors import MissingDependencyError, StageError
 from memindex.llm import ChatClient, LLMConfig, LLMError
 from memindex.store import Store
 
@@ -53,13 +56,17 @@ _STOPNAMES = frozenset("I The A An And But So Oh Yes No Okay Ok Well Hello Hi Th
 @dataclass(frozen=True)
 class SemanticConfig:
     """``name_similarity``/``fact_similarity``: string similarity (0..1) above which new evidence merges
-    into an existing entity / fact; ``min_mentions``: a name or term must recur this often in a video."""
+    into an existing entity / fact; ``min_mentions``: a name or term must recur this often in a video;
+    ``face_threshold``: euclidean distance between dlib face descriptors under which two faces (and a face
+    and a face entity's centroid) are one person."""
 
     enabled: bool = True
     facts: str = "auto"  # auto (LLM when MEMINDEX_LLM_BASE_URL is set, else patterns) | patterns | llm | none
     name_similarity: float = 0.9
     fact_similarity: float = 0.85
     min_mentions: int = 2
+    faces: bool = True  # face entities from keyframes (memindex[faces]); skipped, with a warning, without it
+    face_threshold: float = 0.6
 
 
 @dataclass
@@ -171,8 +178,10 @@ class _Resolver:
         return e
 
 
-def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None) -> dict:
-    """Re-derive the video's names, terms and facts and its semantic docs, atomically."""
+def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None,
+                face_encoder: FaceEncoder | None = None) -> dict:
+    """Re-derive the video's names, terms, faces and facts and its semantic docs, atomically;
+    ``face_encoder`` lets a caller load dlib's models once for many videos."""
     from ingest.commit import record_stage
 
     cfg = cfg or SemanticConfig()
@@ -184,11 +193,13 @@ def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None) 
         counts[(e.kind, normalize(e.name))] += 1
     evidence = [e for e in evidence if counts[(e.kind, normalize(e.name))] >= cfg.min_mentions]
     facts, model = _facts(rows, cfg)
+    sightings, face_note = _faces(store, rows, cfg, face_encoder)
     with store.write() as txn:
         s = txn.session
         if s.get(Video, video_id) is None:
             return {}
-        s.execute(delete(EntityMention).where(EntityMention.video_id == video_id, EntityMention.source.in_(_OWN)))
+        own = _OWN + (("face",) if sightings is not None else ())  # faces skipped: keep the earlier ones
+        s.execute(delete(EntityMention).where(EntityMention.video_id == video_id, EntityMention.source.in_(own)))
         s.execute(delete(FactSource).where(FactSource.video_id == video_id))
         res = _Resolver(s, video_id, cfg)
         shots = [(g.start, g.end, g.id) for g in s.scalars(select(Segment).where(
@@ -198,15 +209,35 @@ def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None) 
             ent = res.entity(e.kind, e.name)
             s.add(EntityMention(entity_id=ent.id, video_id=video_id, start=e.start, end=e.end, source=e.source,
                                 text=e.text[:500], confidence=1.0, segment_id=_shot(shots, e.start, e.end)))
+        n_faces = write_faces(s, video_id, sightings or [], cfg.face_threshold)
         for m in s.scalars(select(EntityMention).where(EntityMention.video_id == video_id,
                                                        EntityMention.segment_id.is_(None))):
             m.segment_id = _shot(shots, m.start, m.end)
         s.flush()
         prune_orphans(s)
         n_docs = refresh_semantic_docs(txn, store, [video_id])
-        detail = f"{len(evidence)} mentions, {n_facts} facts, {n_docs} docs"
+        faces = face_note or f"{n_faces} faces in {len(sightings or [])} sightings"
+        detail = f"{len(evidence)} mentions, {n_facts} facts, {faces}, {n_docs} docs"
         record_stage(txn, video_id, "semantic", "done", model, detail, time.perf_counter() - t0)
-    return {"mentions": len(evidence), "facts": n_facts, "docs": n_docs}
+    return {"mentions": len(evidence), "facts": n_facts, "faces": n_faces, "docs": n_docs}
+
+
+def _faces(store: Store, rows, cfg: SemanticConfig,  # type: ignore[no-untyped-def]
+           encoder: FaceEncoder | None) -> tuple[list[FaceSighting] | None, str | None]:
+    """The video's face sightings, or None and why not: faces off, or dlib missing or failing (said once
+    per video; names, terms and facts go on)."""
+    if not cfg.faces:
+        return None, "faces off"
+    if not rows.frames:
+        return [], None
+    try:
+        return detect_faces(store, rows, encoder or FaceEncoder()), None
+    except MissingDependencyError as exc:
+        log.warning("faces SKIPPED for video %s: %s", rows.video_id, exc)
+        return None, f"faces skipped ({exc.package} missing)"
+    except StageError as exc:
+        log.error("faces FAILED for video %s: %s", rows.video_id, exc)
+        return None, f"faces failed ({exc.message})"
 
 
 def _facts(rows, cfg: SemanticConfig):  # type: ignore[no-untyped-def]

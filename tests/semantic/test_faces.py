@@ -15,6 +15,7 @@ from sqlalchemy import select
 import memindex
 from ingest.config import AsrConfig, IngestConfig, OcrConfig
 from ingest.faces import cluster_faces
+from ingest.semantic import SemanticConfig, consolidate
 from memindex.catalog.models import StageRun
 from memindex.catalog.semantic import Entity, EntityMention
 from memindex.store import Store
@@ -128,6 +129,9 @@ def test_faces_become_entities_across_videos(photos, tmp_path, light_config) -> 
     assert ent["name"] == "Lionel Messi" and ent["videos"] == 2 and ent["user_named"]
     assert {m["video_id"] for m in ent["mention_list"]} == {first, second}
     assert index.entity("Lionel Messi")["id"] == messi
+    before = {e: len(ms) for e, ms in _faces(store).items()}
+    consolidate(store, first, SemanticConfig(facts="none"))  # a rebuild replaces the video's sightings
+    assert {e: len(ms) for e, ms in _faces(store).items()} == before
 
 
 def test_missing_dlib_is_a_recorded_skip(tmp_path, light_config, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
