@@ -120,10 +120,20 @@ class Searcher:
         hits = self._hydrate(cands, qterms, videos, time_range, query)
         hits.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
         hits = hits[:k]
+        self._narrow(hits, query)
         for h in hits:
             h.signals.pop("_order", None)
             self._attach_keyframe(h)
         return hits
+
+    def _narrow(self, hits: list[Hit], query: str) -> None:
+        """Speech hits of the final ranking, narrowed to the words that spell the query."""
+        with self.store.Session() as s:
+            for hit in hits:
+                if hit.tier == "speech":
+                    doc = s.get(Doc, hit.doc_id)
+                    if doc is not None:
+                        _narrow_to_words(s, hit, doc, query)
 
     # -- candidates ------------------------------------------------------------------------------------
     def _subset(self, tier: str, videos: Sequence[str] | None, tr: tuple[float, float] | None) -> np.ndarray | None:
@@ -198,10 +208,6 @@ class Searcher:
             for doc, uri, created in s.execute(q).all():
                 hit = self._score(doc, uri, cands[doc.id], qterms, query_words)
                 hit.signals["_order"] = created.timestamp() if created else 0
-                if doc.tier == "speech":
-                    hit.signals["_query"] = query
-                    _narrow_to_words(s, hit, doc, qterms)
-                    hit.signals.pop("_query")
                 hits.append(hit)
         return hits
 
@@ -273,9 +279,9 @@ def _norm(word: str) -> str:
     return word.lower().strip(" .,;:!?\"'-")
 
 
-def _narrow_to_words(s, hit: Hit, doc: Doc, qterms: list[str]) -> None:
+def _narrow_to_words(s, hit: Hit, doc: Doc, text: str) -> None:
     """Tighten a speech hit to the run of words that spells the query (in order, skips allowed)."""
-    query = [w for w in (_norm(w) for w in _WORD.findall(hit.signals.get("_query", ""))) if w]
+    query = [w for w in (_norm(w) for w in _WORD.findall(text)) if w]
     if len(query) < 3:
         return
     words = s.scalars(select(Word).where(Word.utterance_id == doc.ref_id).order_by(Word.start)).all()
