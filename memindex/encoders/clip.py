@@ -4,6 +4,8 @@ checkpoint path. Loading failures raise ``StageError`` so ingest can mark the vi
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +20,34 @@ __all__ = ["OpenClipEmbedder"]
 log = logging.getLogger(__name__)
 
 
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _offline_pretrained(open_clip, arch: str, tag: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """A hub tag becomes its cached file when the hub cannot be reached, and fails at once when nothing is
+    cached: otherwise huggingface_hub spends ~46 s in retries before open_clip gives up."""
+    if tag is None or Path(tag).exists() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return tag
+    hub = (open_clip.get_pretrained_cfg(arch, tag) or {}).get("hf_hub")
+    if not hub or hub_reachable():
+        return tag
+    from huggingface_hub import try_to_load_from_cache
+
+    model_id, filename = os.path.split(hub)
+    for name in ("open_clip_model.safetensors", filename or "open_clip_pytorch_model.bin"):
+        cached = try_to_load_from_cache(model_id, name)
+        if isinstance(cached, str):
+            return cached
+    raise StageError(f"OpenCLIP {arch} weights {tag!r} are not in the local cache and huggingface.co cannot be "
+                     "reached; give a local checkpoint path as 'pretrained', or run `memindex backfill --stage "
+                     "visual` once online")
+
+
 class OpenClipEmbedder:
     """Keyframes and query text into one OpenCLIP space, for text-to-image and image-to-image search."""
 
@@ -29,7 +59,7 @@ class OpenClipEmbedder:
             raise MissingDependencyError("open_clip_torch", "clip", "keyframe embeddings (OpenCLIP)") from exc
         self._torch = torch
         limit_torch_threads(cfg.threads)
-        pretrained = cfg.pretrained
+        pretrained = _offline_pretrained(open_clip, cfg.arch, cfg.pretrained)
         if pretrained is None:
             log.warning("OpenCLIP %s has random weights (pretrained=None): its vectors mean nothing", cfg.arch)
         try:

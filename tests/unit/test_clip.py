@@ -52,3 +52,17 @@ def test_pending_then_backfill(tmp_path, cut_video) -> None:
     assert vis["pending"] == 0 and later.stats()["pending_stages"] == {}
     hits = later.search("a red scene", k=3, tiers=["visual"])
     assert hits and all(h.tier == "visual" and h.keyframe for h in hits)
+
+
+def test_unreachable_hub_fails_fast(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import memindex.encoders.clip as clip
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(clip, "hub_reachable", lambda *a, **k: False)
+    t0 = time.perf_counter()
+    with pytest.raises(StageError, match="cannot be reached"):
+        OpenClipEmbedder(FrameEncoderConfig(arch="ViT-B-32", pretrained="laion2b_s34b_b79k"))
+    assert time.perf_counter() - t0 < 10
