@@ -113,6 +113,7 @@ class Ingester:
         emit = progress or (lambda _e: None)
         report = IngestReport()
         files, problems = discover(paths)
+        emit(ProgressEvent("batch", "", total=len(files) + len(problems)))
         for path, why in problems:
             report.failed.append({"path": path, "error": why, "code": "media"})
             emit(ProgressEvent("failed", path, message=why))

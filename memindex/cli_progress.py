@@ -29,7 +29,9 @@ def progress_display(enabled: bool = True) -> Iterator[ProgressCallback]:
 
     def on_event(e: ProgressEvent) -> None:
         name = e.path.rsplit("/", 1)[-1][:40]
-        if e.kind == "start":
+        if e.kind == "batch":
+            bars.update(overall, total=max(1, int(e.total)))
+        elif e.kind == "start":
             tasks[e.path] = bars.add_task(name, total=max(e.total, 1e-3))
         elif e.kind == "advance" and e.path in tasks:
             bars.update(tasks[e.path], completed=e.done)
@@ -46,5 +48,5 @@ def progress_display(enabled: bool = True) -> Iterator[ProgressCallback]:
 
 
 def _plain(e: ProgressEvent) -> None:
-    if e.kind != "advance":
+    if e.kind not in ("advance", "batch"):
         print(f"{e.kind}: {e.path} {e.message}", file=sys.stderr)

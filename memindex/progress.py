@@ -10,7 +10,8 @@ __all__ = ["ProgressEvent", "ProgressCallback"]
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """``kind``: "start" (a video begins; total = its duration), "advance" (done = seconds processed),
+    """``kind``: "batch" (total = number of paths about to be ingested), "start" (a video begins; total = its
+    duration), "advance" (done = seconds processed),
     "stage" (a stage finished), "done", "skipped" or "failed" (message says why)."""
 
     kind: str
