@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from ingest.records import AudioChunk, UtteranceRec, WordRec
-from memindex.catalog.semantic import Entity, EntityMention, normalize, prune_orphans, speaker_label
+from memindex.catalog.semantic import Entity, EntityMention, live_entity, normalize, prune_orphans, speaker_label
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 from memindex.store import Store
 
@@ -274,7 +274,7 @@ def _match_entities(s: Any, groups: Sequence[tuple[list[Turn], np.ndarray]], thr
     chosen: dict[int, Entity] = {}
     used: set[int] = set()
     for sim, g, e in pairs:
-        target = _live(s, e)
+        target = live_entity(s, e)
         if sim < threshold or g in chosen or target.id in used:
             continue
         chosen[g] = target
@@ -297,12 +297,3 @@ def _match_entities(s: Any, groups: Sequence[tuple[list[Turn], np.ndarray]], thr
     return out
 
 
-def _live(s: Any, e: Entity) -> Entity:
-    seen = {e.id}
-    while e.merged_into is not None and e.merged_into not in seen:
-        nxt = s.get(Entity, e.merged_into)
-        if nxt is None:
-            break
-        seen.add(nxt.id)
-        e = nxt
-    return e

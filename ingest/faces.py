@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from memindex.catalog.semantic import Entity, EntityMention, normalize
+from memindex.catalog.semantic import Entity, EntityMention, live_entity, normalize
 from memindex.errors import MissingDependencyError, StageError
 
 __all__ = ["FaceEncoder", "Face", "FaceSighting", "detect_faces", "cluster_faces", "write_faces"]
@@ -191,7 +191,7 @@ def _match_entities(s: Any, centroids: Sequence[np.ndarray], threshold: float) -
     chosen: dict[int, Entity] = {}
     used: set[int] = set()
     for dist, g, e in pairs:
-        target = _live(s, e)
+        target = live_entity(s, e)
         if dist >= threshold or g in chosen or target.id in used:
             continue
         chosen[g] = target
@@ -227,12 +227,3 @@ def _recentre(s: Any, ent: Entity) -> None:
         ent.weight = float(len(blobs))
 
 
-def _live(s: Any, e: Entity) -> Entity:
-    seen = {e.id}
-    while e.merged_into is not None and e.merged_into not in seen:
-        nxt = s.get(Entity, e.merged_into)
-        if nxt is None:
-            break
-        seen.add(nxt.id)
-        e = nxt
-    return e

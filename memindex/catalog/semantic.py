@@ -183,8 +183,13 @@ def resolve_entity(session: Session, ref: str | int) -> Entity:
         ent = rows[0] if rows else None
     if ent is None:
         raise NotFoundError(f"no entity {text!r}")
+    return live_entity(session, ent)
+
+
+def live_entity(session: Session, ent: Entity) -> Entity:
+    """Follow merges from a tombstone to the entity that holds its evidence now (cycles stop)."""
     seen = {ent.id}
-    while ent.merged_into is not None:  # a tombstone: answer with the merge target
+    while ent.merged_into is not None:
         nxt = session.get(Entity, ent.merged_into)
         if nxt is None or nxt.id in seen:
             break
