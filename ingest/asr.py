@@ -27,7 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ingest.records import AudioChunk, UtteranceRec, WordRec
-from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.errors import MissingDependencyError, StageError
+from memindex.registry import Registry
 
 __all__ = [
     "Transcriber",
@@ -289,17 +290,11 @@ def _whisperx_utterance(seg: dict[str, Any], chunk: AudioChunk, language: str) -
 
 # -------------------------------------------------------------------------------------------- registry
 
-TRANSCRIBERS: dict[str, type] = {
-    "faster-whisper": FasterWhisperTranscriber,
-    "whisperx": WhisperXTranscriber,
-}
+TRANSCRIBERS: Registry[Transcriber] = Registry("memindex.transcribers", "transcriber")
+TRANSCRIBERS.register("faster-whisper", FasterWhisperTranscriber)
+TRANSCRIBERS.register("whisperx", WhisperXTranscriber)
 
 
 def make_transcriber(name: str, **kwargs: Any) -> Transcriber:
     """Build the transcriber registered as ``name``; an unknown name lists the valid ones."""
-    try:
-        cls = TRANSCRIBERS[name]
-    except KeyError:
-        valid = ", ".join(sorted(TRANSCRIBERS))
-        raise ConfigError(f"unknown transcriber {name!r}; valid names: {valid}") from None
-    return cls(**kwargs)
+    return TRANSCRIBERS.create(name, **kwargs)

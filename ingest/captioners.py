@@ -62,7 +62,7 @@ class NoneCaptioner:
     name = "none"
 
     def __init__(self, cfg: CaptionerConfig | None = None) -> None:
-        pass
+        """Takes the same config as every captioner, and needs nothing from it."""
 
     def caption(self, image_jpeg: bytes, context: str) -> str:
         return ""

@@ -18,6 +18,7 @@ import numpy as np
 
 from ingest.records import OcrLineRec, SampledFrame
 from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.registry import Registry
 
 __all__ = [
     "Box",
@@ -145,17 +146,14 @@ def _tesseract_line(data: dict[str, list[Any]], idx: list[int]) -> tuple[str, fl
     return text, conf, ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
 
 
-OCR_READERS: dict[str, type] = {"rapidocr": RapidOcrReader, "tesseract": TesseractReader}
+OCR_READERS: Registry[OcrReader] = Registry("memindex.ocr_readers", "OCR reader")
+OCR_READERS.register("rapidocr", RapidOcrReader)
+OCR_READERS.register("tesseract", TesseractReader)
 
 
 def make_ocr_reader(name: str, **kwargs: Any) -> OcrReader:
     """Build a registered reader by name; an unknown name fails listing the valid ones."""
-    try:
-        cls = OCR_READERS[name]
-    except KeyError:
-        valid = ", ".join(sorted(OCR_READERS))
-        raise ConfigError(f"unknown OCR reader {name!r}; valid names: {valid}") from None
-    return cls(**kwargs)  # type: ignore[no-any-return]
+    return OCR_READERS.create(name, **kwargs)
 
 
 class DetectorPrefilter:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +28,9 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         found = {ep.name for ep in entry_points(group=self.group)}
         return sorted(found | set(self._factories))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
     def get(self, name: str) -> Callable[..., T]:
         if name in self._factories:
