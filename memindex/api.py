@@ -6,6 +6,7 @@ replace either."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from memindex.config import StoreConfig
 from memindex.errors import ConfigError
 from memindex.progress import ProgressCallback
-from memindex.reads import Reader
+from memindex.reads import Reader, check_span
 from memindex.registry import Registry
 from memindex.search import Hit, Searcher
 from memindex.store import Store
@@ -39,6 +40,9 @@ class MemoryIndex:
                time_range: tuple[float, float] | None = None) -> list[Hit]:
         """Ranked hits across tiers; each hit carries video id, uri, start/end seconds and its evidence."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
+        if time_range is not None:
+            lo, hi = check_span(*time_range)
+            time_range = (lo if lo is not None else 0.0, hi if hi is not None else math.inf)
         return self._searcher.search(query, k=k, tiers=tiers, levels=levels, videos=vids,
                                      time_range=time_range)
 
@@ -137,8 +141,18 @@ class MemoryIndex:
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
         return INGESTERS.create(ingester, self.store, **options).rebuild(stage, vids, progress=progress)
 
-    def delete_video(self, ref: str) -> None:
-        self.store.delete_video(self.reader.resolve_video(ref))
+    def delete_video(self, ref: str) -> dict:
+        """Delete one video (by id, id prefix or file name, matched literally); returns what was deleted."""
+        video = self.reader.video(self.reader.resolve_video(ref))
+        self.store.delete_video(video["id"])
+        return {"id": video["id"], "uri": video["uri"], "name": Path(video["uri"]).name}
+
+    def check(self, *, repair: bool = False) -> dict:
+        """Verify the store (catalog integrity, tier checksums and vectors, media); ``repair`` rebuilds what
+        the catalog can rebuild. See ``memindex.integrity``."""
+        from memindex.integrity import check_store
+
+        return check_store(self.store, repair=repair)
 
     def close(self) -> None:
         self.store.close()

@@ -163,10 +163,33 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     index = _open(args)
+    deleted = []
     for ref in args.videos:
-        index.delete_video(ref)
-        print(f"deleted {ref}", file=sys.stderr)
+        gone = index.delete_video(ref)
+        deleted.append(gone)
+        if not args.json:
+            print(f"deleted {gone['id']} ({_printable(gone['name'])})", file=sys.stderr)
+    if args.json:
+        _print_json({"deleted": deleted})
     return 0
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped, so one record stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report = _open(args).check(repair=args.repair)
+    if args.json:
+        _print_json(report)
+    else:
+        for p in report["problems"]:
+            state = "repaired" if p["repaired"] else "NOT repaired" if args.repair else "found"
+            print(f"{p['kind']}: {_printable(p['where'])}: {p['detail']} [{state}]")
+        print(f"{'ok' if report['ok'] else 'problems found'}: " + ", ".join(
+            f"{k} {v}" for k, v in report["checked"].items()), file=sys.stderr)
+    return 0 if report["ok"] else 1
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -180,7 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     options = {"config": _ingest_config(args)} if args.no_ocr or args.no_asr else {}
     serve(args.store, host=args.host, port=args.port, allow=args.allow or [], token_file=args.token_file,
-          mcp_stdio=args.mcp_stdio, ingest_options=options)
+          mcp_stdio=args.mcp_stdio, ingest_options=options, allowed_hosts=args.allow_host or (),
+          allowed_origins=args.allow_origin or ())
     return 0
 
 
@@ -301,7 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
-    p.add_argument("videos", nargs="+")
+    p.add_argument("videos", nargs="+", help="id, id prefix or file name (matched literally)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("check", cmd_check, "Verify the store: catalog, tier checksums and vectors, media, temp files.")
+    p.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt from the catalog")
+    p.add_argument("--json", action="store_true")
 
     p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
     p.add_argument("--stage", default="visual")
@@ -311,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--allow", action="append", help="a folder videos may be ingested from (repeatable)")
     p.add_argument("--token-file", help="file holding the bearer token (else $MEMINDEX_TOKEN)")
+    p.add_argument("--allow-host", action="append", help="a Host header to answer besides loopback (repeatable)")
+    p.add_argument("--allow-origin", action="append", help="a browser Origin allowed to call (repeatable)")
     p.add_argument("--mcp-stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
     p.add_argument("--no-ocr", action="store_true", help="ingest without on-screen text")
     p.add_argument("--no-asr", action="store_true", help="ingest without speech")

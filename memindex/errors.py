@@ -7,7 +7,10 @@
     ├── MediaError                media           422   (corrupt, truncated, no stream, unreadable)
     ├── StageError                stage           500   (a model failed while processing a video)
     ├── StoreError                store           500
-    │   └── SchemaError           schema          409   (store newer than this code)
+    │   ├── SchemaError           schema          409   (store newer than this code)
+    │   ├── CorruptStoreError     corrupt_store   500   (a damaged, lost or foreign catalog, tier or config)
+    │   ├── ReadOnlyStoreError    read_only       409   (a write to a store opened read-only)
+    │   └── StoreFullError        store_full      507   (disk full or I/O error while committing)
     ├── NotFoundError             not_found       404
     └── QueryError                bad_query       400
 
@@ -27,6 +30,9 @@ __all__ = [
     "StageError",
     "StoreError",
     "SchemaError",
+    "CorruptStoreError",
+    "ReadOnlyStoreError",
+    "StoreFullError",
     "NotFoundError",
     "QueryError",
 ]
@@ -112,6 +118,21 @@ class StoreError(MemIndexError):
 class SchemaError(StoreError):
     code = "schema"
     http_status = 409
+
+
+class CorruptStoreError(StoreError):
+    code = "corrupt_store"
+    http_status = 500
+
+
+class ReadOnlyStoreError(StoreError):
+    code = "read_only"
+    http_status = 409
+
+
+class StoreFullError(StoreError):
+    code = "store_full"
+    http_status = 507
 
 
 class NotFoundError(MemIndexError):

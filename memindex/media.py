@@ -18,9 +18,10 @@ _SAFE_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 
 class MediaCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, create: bool = True) -> None:
         self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
 
     def _video_dir(self, video_id: str) -> Path:
         if not _SAFE_ID.match(video_id):
@@ -37,6 +38,9 @@ class MediaCache:
         Image.fromarray(image).save(buf, format="JPEG", quality=quality)
         target = folder / f"{name}.jpg"
         tmp = target.with_suffix(".jpg.tmp")
+        from memindex import faults
+
+        faults.point("media.write")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, target)
         return f"{video_id}/{name}.jpg"
@@ -58,4 +62,15 @@ class MediaCache:
             video_id).exists() else None
 
     def video_ids(self) -> set[str]:
+        if not self.root.is_dir():
+            return set()
         return {p.name for p in self.root.iterdir() if p.is_dir() and _SAFE_ID.match(p.name)}
+
+    def sweep(self, known: set[str], finished: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Remove what a crashed writer left: folders of videos not in ``known``, and half-written files in
+        the folders of ``finished`` videos (a video still being ingested may be writing its own)."""
+        for orphan in self.video_ids() - known:
+            self.remove_video(orphan)
+        for vid in finished & self.video_ids():
+            for tmp in (self.root / vid).glob("*.tmp"):
+                tmp.unlink(missing_ok=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -10,10 +13,32 @@ from memindex.catalog.models import LEVELS, READY, Frame, OcrLine, Segment, Stag
 from memindex.errors import NotFoundError, QueryError
 from memindex.store import Store
 
-__all__ = ["Reader"]
+__all__ = ["Reader", "check_span"]
+
+_HEX = re.compile(r"^[0-9a-f]{1,64}$")
+
+
+def check_span(start: float | None, end: float | None) -> tuple[float | None, float | None]:
+    """A validated time span in seconds: NaN, -inf, a start after the end and non-numbers are refused;
+    ``end`` = +inf means open-ended (None)."""
+    for name, value in (("start", start), ("end", end)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise QueryError(f"{name} must be a number of seconds, not {value!r}")
+    if start is not None and math.isinf(start):
+        raise QueryError(f"start must be finite, not {start!r}")
+    if end is not None and math.isinf(end):
+        if end < 0:
+            raise QueryError(f"end must be finite or +inf, not {end!r}")
+        end = None
+    if start is not None and end is not None and start > end:
+        raise QueryError(f"the time span starts after it ends ({start} > {end})")
+    return start, end
 
 
 def _span(q, model, start: float | None, end: float | None):  # type: ignore[no-untyped-def]
+    start, end = check_span(start, end)
     if start is not None:
         q = q.where(model.end >= start)
     if end is not None:
@@ -49,17 +74,23 @@ class Reader:
             return out
 
     def resolve_video(self, ref: str) -> str:
-        """A video id from an id, an id prefix, or the uri/file name it was ingested from."""
+        """A video id from an id, an id prefix, or the uri/file name it was ingested from, all matched
+        literally (``%`` and ``_`` are plain characters); an ambiguous reference is refused."""
+        if not isinstance(ref, str) or not ref.strip() or any(ord(c) < 32 for c in ref):
+            raise QueryError(f"invalid video reference {ref!r}")
         with self.store.Session() as s:
             if s.get(Video, ref) is not None:
                 return ref
-            rows = s.scalars(select(Video.id).where(
-                (Video.id.startswith(ref)) | (Video.uri == ref) | (Video.uri.endswith("/" + ref)))).all()
+            cond = (Video.uri == ref) | Video.uri.endswith("/" + ref, autoescape=True)
+            if _HEX.match(ref):
+                cond = cond | Video.id.startswith(ref, autoescape=True)
+            rows = s.execute(select(Video.id, Video.uri).where(cond).order_by(Video.id)).all()
         if len(rows) == 1:
-            return rows[0]
+            return rows[0][0]
         if not rows:
             raise NotFoundError(f"no video matches {ref!r}")
-        raise QueryError(f"{ref!r} matches {len(rows)} videos; give the id")
+        names = ", ".join(f"{vid} ({Path(uri).name})" for vid, uri in rows[:5])
+        raise QueryError(f"{ref!r} matches {len(rows)} videos ({names}); give the id")
 
     def transcript(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict]:
         self.video(video_id)
@@ -86,6 +117,9 @@ class Reader:
 
     def frames(self, video_id: str, start: float | None = None, end: float | None = None,
                n: int | None = None) -> list[dict]:
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+            raise QueryError(f"n must be a positive number of frames, not {n!r}")
+        start, end = check_span(start, end)
         self.video(video_id)
         with self.store.Session() as s:
             q = select(Frame).where(Frame.video_id == video_id)
@@ -94,7 +128,7 @@ class Reader:
             if end is not None:
                 q = q.where(Frame.t <= end)
             rows = s.scalars(q.order_by(Frame.t)).all()
-        if n is not None and len(rows) > n > 0:
+        if n is not None and len(rows) > n:
             step = len(rows) / n
             rows = [rows[int(i * step + step / 2)] for i in range(n)]
         return [{"frame_id": f.id, "video_id": f.video_id, "t": f.t, "width": f.width, "height": f.height,

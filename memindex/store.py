@@ -1,14 +1,17 @@
-"""The store of one collection: SQL catalog (truth), FAISS tiers (derived, rebuilt when they lag) and the
-media cache. All writes go through ``Store.write()``: one writer at a time (a file lock), one SQL
-transaction, then the tiers catch up and are saved atomically."""
+"""The store of one collection: SQL catalog (truth), FAISS tiers (derived, rebuilt when they lag or fail
+their checks) and the media cache. All writes go through ``Store.write()``: one writer at a time (a file
+lock), one SQL transaction, then the tiers catch up and are saved atomically. A store on read-only media
+opens for reading; a lost, empty or damaged catalog or config is refused, never started over."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,16 +20,25 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from memindex.catalog.db import make_engine, migrate, sqlite_url
-from memindex.catalog.models import Doc, TierState, Video
+from memindex import faults
+from memindex.catalog.db import collection_schema, make_engine, migrate, sqlite_url
+from memindex.catalog.models import Doc, StoreMeta, TierState, Video
 from memindex.config import StoreConfig
 from memindex.encoders import make_frame_embedder, make_text_embedder
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
-from memindex.errors import ConfigError, StageError, StoreError
+from memindex.errors import (
+    ConfigError,
+    CorruptStoreError,
+    ReadOnlyStoreError,
+    StageError,
+    StoreError,
+    StoreFullError,
+)
 from memindex.media import MediaCache
-from memindex.tiers import VectorTier, choose_factory, factory_rank
+from memindex.tiers import TierDamagedError, VectorTier, choose_factory, factory_rank
 
 __all__ = ["Store", "WriteTxn", "DocRow"]
 
@@ -53,19 +65,32 @@ class WriteTxn:
 
     def add_docs(self, tier: str, rows: Sequence[DocRow], vectors: np.ndarray | None) -> list[int]:
         """Insert searchable docs; ``vectors`` None leaves them pending (e.g. no CLIP weights yet)."""
+        first = self._allocate(len(rows))
         docs = []
         for i, row in enumerate(rows):
             blob = None if vectors is None else np.asarray(vectors[i], np.float32).tobytes()
-            docs.append(Doc(video_id=row.video_id, tier=tier, ref_id=row.ref_id, start=row.start,
+            docs.append(Doc(id=first + i, video_id=row.video_id, tier=tier, ref_id=row.ref_id, start=row.start,
                             end=row.end, text=row.text, vector=blob))
         self.session.add_all(docs)
         self.session.flush()
-        ids = np.array([d.id for d in docs], dtype=np.int64)
+        ids = np.arange(first, first + len(docs), dtype=np.int64)
         if vectors is not None and len(ids):
             self.added.setdefault(tier, []).append((ids, np.asarray(vectors, np.float32)))
         else:
             self.added.setdefault(tier, [])
         return ids.tolist()
+
+    def _allocate(self, n: int) -> int:
+        """The first of ``n`` fresh doc ids. Ids are never reused, not even after a delete: a vector left in
+        a tier file by a crash can then never be mistaken for a new doc's."""
+        meta = self.session.get(StoreMeta, "next_doc_id")
+        if meta is None:
+            high = self.session.scalar(select(func.max(Doc.id))) or 0
+            meta = StoreMeta(key="next_doc_id", value=str(high + 1))
+            self.session.add(meta)
+        first = int(meta.value)
+        meta.value = str(first + n)
+        return first
 
     def set_vectors(self, tier: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Fill pending docs' vectors (backfill)."""
@@ -85,43 +110,119 @@ class WriteTxn:
 
 
 class Store:
-    """One collection's catalog, tiers and media cache under ``root/collections/<name>``."""
+    """One collection's catalog, tiers and media cache under ``root/collections/<name>``.
+
+    ``read_only`` None opens read-only when the folder is not writable (a read-only mount or a copy on
+    read-only media); writes then raise ``ReadOnlyStoreError``."""
 
     def __init__(self, root: str | Path, *, config: StoreConfig | None = None, collection: str = "default",
-                 catalog_url: str | None = None, create: bool = True) -> None:
+                 catalog_url: str | None = None, create: bool = True, read_only: bool | None = None) -> None:
         if not _COLLECTION.match(collection):
             raise ConfigError(f"invalid collection name {collection!r} (letters, digits, '_', '.', '-')")
-        self.root = Path(root).expanduser().resolve()
+        self.root = _store_root(root)
         self.collection = collection
         self.dir = self.root / "collections" / collection
-        if not self.dir.exists():
-            if not create:
-                raise StoreError(f"no collection {collection!r} in this store", path=str(self.root))
-            self.dir.mkdir(parents=True)
-        (self.dir / "tiers").mkdir(exist_ok=True)
+        self.read_only = bool(read_only) if read_only is not None else _unwritable(self.dir if self.dir.exists()
+                                                                                    else self.root)
+        self._open_dir(create)
+        shared = catalog_url or os.environ.get("MEMINDEX_CATALOG_URL")
+        self._check_catalog_file(shared)
         self.config = self._settle_config(config)
-        self.catalog_url = catalog_url or os.environ.get("MEMINDEX_CATALOG_URL") or sqlite_url(
-            self.dir / "catalog.sqlite")
-        self.engine = make_engine(self.catalog_url)
-        migrate(self.engine, str(self.dir))
+        catalog = self.dir / "catalog.sqlite"
+        self.catalog_url = shared or sqlite_url(catalog, read_only=self.read_only,
+                                                immutable=self.read_only and _unwritable(self.dir))
+        schema = collection_schema(collection) if shared and not shared.startswith("sqlite") else None
+        self.engine = make_engine(self.catalog_url, schema=schema, read_only=self.read_only)
+        where = str(catalog) if not shared else f"{_redact(shared)} (collection {collection})"
+        migrate(self.engine, where, read_only=self.read_only)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
-        self.media = MediaCache(self.dir / "media")
+        self.catalog_id = self._claim_catalog(where)
+        self.media = MediaCache(self.dir / "media", create=not self.read_only)
         self._tiers: dict[str, VectorTier] = {}
         self._tier_lock = threading.RLock()
         self._text: TextEmbedder | None = None
         self._frame: FrameEmbedder | None = None
         self._frame_error: StageError | None = None
+        if not self.read_only:
+            self._sweep()
 
-    # -- config and encoders ---------------------------------------------------------------------------
+    # -- opening -----------------------------------------------------------------------------------------
+    def _open_dir(self, create: bool) -> None:
+        if not self.dir.exists():
+            if not create:
+                raise StoreError(f"no collection {self.collection!r} in this store", path=str(self.root))
+            if self.read_only:
+                raise ReadOnlyStoreError(f"no collection {self.collection!r} in this read-only store",
+                                         path=str(self.root))
+            try:
+                self.dir.mkdir(parents=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store: {exc.strerror}", path=str(self.dir)) from exc
+        if not self.read_only:
+            (self.dir / "tiers").mkdir(exist_ok=True)
+
+    def _check_catalog_file(self, shared: str | None) -> None:
+        """A missing or empty catalog beside tiers or media means the store's truth is lost: refuse."""
+        if shared:
+            return
+        catalog = self.dir / "catalog.sqlite"
+        empty = not catalog.exists() or catalog.stat().st_size == 0
+        media = self.dir / "media"
+        has_data = any((self.dir / "tiers").glob("*.faiss")) or (media.is_dir() and any(
+            p.is_dir() for p in media.iterdir()))
+        if empty and has_data:
+            state = "missing" if not catalog.exists() else "empty (0 bytes)"
+            raise CorruptStoreError(
+                f"the catalog is {state} but this collection still has tier files and keyframes: its records "
+                "are lost. Restore catalog.sqlite from a backup, or move this collection folder away and "
+                "ingest again", path=str(catalog))
+        if empty and self.read_only:
+            raise ReadOnlyStoreError("no catalog in this read-only store", path=str(catalog))
+
+    def _claim_catalog(self, where: str) -> str:
+        """This catalog's id (tier files carry it) after checking it belongs to this collection."""
+        with self.Session.begin() as s:
+            meta = {m.key: m.value for m in s.scalars(select(StoreMeta))}
+            owner = meta.get("collection")
+            if owner is not None and owner != self.collection:
+                raise ConfigError(f"this catalog belongs to collection {owner!r}, not {self.collection!r}",
+                                  path=where)
+            if owner is None and not self.read_only:
+                s.add(StoreMeta(key="collection", value=self.collection))
+        return meta.get("catalog_id", "")
+
+    def _sweep(self) -> None:
+        """Leftovers of a crashed writer, cleaned on open when no writer is active: temporary tier and
+        media files, and the keyframe folders of videos the catalog no longer holds."""
+        with self.write_lock(blocking=False) as held:
+            if not held:
+                return
+            for tmp in (self.dir / "tiers").glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+            self._sweep_media()
+
+    def _sweep_media(self) -> None:
+        with self.Session() as s:
+            status = dict(s.execute(select(Video.id, Video.status)).all())
+        self.media.sweep(set(status), {v for v, st in status.items() if st == "ready"})
+
     def _settle_config(self, asked: StoreConfig | None) -> StoreConfig:
         path = self.dir / "config.json"
         if path.exists():
-            saved = StoreConfig.from_dict(json.loads(path.read_text()))
+            try:
+                saved = StoreConfig.from_dict(json.loads(path.read_text()))
+            except (ValueError, TypeError, AttributeError, OSError) as exc:
+                raise CorruptStoreError(
+                    f"the store's config cannot be read ({exc}); restore it, or write it again with the "
+                    "encoders the store was built with (docs/architecture.md, 'Store config')",
+                    path=str(path)) from exc
             if asked is not None:
                 asked.check_compatible(saved)
                 return asked
             return saved
         cfg = asked or StoreConfig()
+        if self.read_only:
+            return cfg
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(cfg.to_dict(), indent=2))
         os.replace(tmp, path)
@@ -163,63 +264,107 @@ class Store:
         return int(gen or 0)
 
     def tier(self, name: str, *, save: bool = False) -> VectorTier:
-        """The tier, loaded and caught up with the catalog (reloaded or reconciled when it lags)."""
+        """The tier, loaded and caught up with the catalog (reloaded or reconciled when it lags; rebuilt from
+        the catalog when its file is damaged or was written against another catalog)."""
         enc = self.encoder_for(name)
         with self._tier_lock:
             with self.Session() as s:
                 gen = self._generation(s, name)
             tier = self._tiers.get(name)
             if tier is not None and tier.generation == gen:
-                if save and tier.file_generation != gen:
+                if save and tier.file_generation != gen and not self.read_only:
                     tier.save(gen)
                 return tier
             # Catch up on a fresh copy and swap it in: threads searching the old one are never disturbed.
-            tier = VectorTier(self.dir / "tiers" / f"{name}.faiss", name, enc.name, enc.dim)
+            tier = self._load_tier(name, enc.name, enc.dim)
             if tier.generation != gen:
                 self._reconcile(tier)
                 tier.generation = gen
-                if save:
+                if save and not self.read_only:
                     tier.save(gen)
+                elif tier.file_generation == -1 and tier.ntotal and not self.read_only:
+                    self._save_if_idle(tier, gen)  # a rebuilt file is written back when no writer is busy
             self._tiers[name] = tier
             return tier
 
+    def _load_tier(self, name: str, encoder: str, dim: int) -> VectorTier:
+        path = self.dir / "tiers" / f"{name}.faiss"
+        try:
+            return VectorTier(path, name, encoder, dim, catalog_id=self.catalog_id)
+        except TierDamagedError as exc:
+            log.warning("%s; rebuilding it from the catalog", exc)
+            return VectorTier(path, name, encoder, dim, catalog_id=self.catalog_id, load=False)
+
+    def _save_if_idle(self, tier: VectorTier, gen: int) -> None:
+        with self.write_lock(blocking=False) as held:
+            if held:
+                with self.Session() as s:
+                    if self._generation(s, tier.name) == gen:
+                        tier.save(gen)
+
     def _reconcile(self, tier: VectorTier) -> None:
+        """Make the tier hold exactly the catalog's vectors: membership first, then content (a vector whose
+        bytes differ from its catalog row is replaced)."""
         with self.Session() as s:
             want = np.array(s.scalars(select(Doc.id).where(Doc.tier == tier.name, Doc.vector.is_not(None))).all(),
                             dtype=np.int64)
             have = tier.ids()
             stale = np.setdiff1d(have, want)
-            missing = np.setdiff1d(want, have)
             tier.remove(stale)
-            for chunk in np.array_split(missing, max(1, len(missing) // 4096 + 1)):
-                if len(chunk) == 0:
-                    continue
-                rows = s.execute(select(Doc.id, Doc.vector).where(Doc.id.in_(chunk.tolist()))).all()
-                vecs = np.stack([np.frombuffer(v, np.float32) for _, v in rows])
-                tier.add(np.array([i for i, _ in rows], np.int64), vecs)
+            wrong = self._differing(s, tier, np.intersect1d(have, want))
+            tier.remove(wrong)
+            missing = np.union1d(np.setdiff1d(want, have), wrong)
+            for chunk in _chunks(missing, 4096):
+                ids, vecs = _catalog_vectors(s, chunk, tier.dim)
+                tier.add(ids, vecs)
         if len(stale) or len(missing):
-            log.info("tier %s reconciled with the catalog: -%d +%d", tier.name, len(stale), len(missing))
+            log.info("tier %s reconciled with the catalog: -%d +%d (%d with other content)", tier.name,
+                     len(stale), len(missing), len(wrong))
+
+    def _differing(self, s: Session, tier: VectorTier, common: np.ndarray) -> np.ndarray:
+        """Ids among ``common`` whose tier vector is not their catalog vector."""
+        bad = []
+        for chunk in _chunks(common, 32768):
+            ids, want = _catalog_vectors(s, chunk, tier.dim)
+            have = tier.vectors(ids)
+            if tier.exact:
+                same = np.all(have == want, axis=1)
+            else:  # product quantisation keeps an approximation; a crossed vector is far from it
+                norm = np.linalg.norm(have, axis=1) * np.linalg.norm(want, axis=1) + 1e-9
+                same = np.sum(have * want, axis=1) / norm >= 0.8
+            bad.append(ids[~same])
+        return np.concatenate(bad) if bad else np.zeros(0, np.int64)
 
     # -- writes ----------------------------------------------------------------------------------------
     @contextmanager
-    def write_lock(self) -> Iterator[None]:
-        """The single-writer lock of this collection (across processes)."""
+    def write_lock(self, *, blocking: bool = True) -> Iterator[bool]:
+        """The single-writer lock of this collection (across processes); yields False when ``blocking`` is
+        off and another writer holds it."""
+        if self.read_only:
+            raise ReadOnlyStoreError("this store is open read-only", path=str(self.dir))
         with open(self.dir / "write.lock", "a+") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     @contextmanager
     def write(self) -> Iterator[WriteTxn]:
-        """One atomic change: SQL rows commit together with the tier generations; tiers follow."""
-        with self.write_lock():
+        """One atomic change: SQL rows commit together with the tier generations; tiers follow. Disk full or
+        an I/O error while committing is a ``StoreFullError`` (a store-wide fault: stop the batch)."""
+        with self.write_lock(), _store_faults(str(self.dir)):
             with self.Session.begin() as session:
                 txn = WriteTxn(session)
                 yield txn
                 for name in txn.touched():
                     self._bump(session, name)
+                faults.point("catalog.commit")
+            faults.point("catalog.committed")
             for name in txn.touched():
                 self._apply(name, txn)
 
@@ -262,7 +407,7 @@ class Store:
             rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == name, Doc.vector.is_not(None))).all()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), tier.dim)
-        fresh = VectorTier(tier.path, name, tier.encoder, tier.dim)
+        fresh = VectorTier(tier.path, name, tier.encoder, tier.dim, catalog_id=self.catalog_id, load=False)
         fresh.rebuild(ids, vecs)
         log.info("tier %s: %d vectors, index %s -> %s", name, len(ids), tier.factory, fresh.factory)
         self._tiers[name] = fresh
@@ -276,6 +421,7 @@ class Store:
             txn.remove_docs(Doc.video_id == video_id)
             prune_video(txn.session, video_id)  # entities and facts only this video supported
             txn.session.execute(delete(Video).where(Video.id == video_id))
+        faults.point("media.remove")
         self.media.remove_video(video_id)
 
     def collect_garbage(self) -> None:
@@ -283,14 +429,11 @@ class Store:
         after its commit) and rewrite tier files that lag the catalog (a write killed before its save)."""
         with self.write_lock():
             with self.Session() as s:
-                known = set(s.scalars(select(Video.id)).all())
                 states = dict(s.execute(select(TierState.tier, TierState.generation)).all())
-            for orphan in self.media.video_ids() - known:
-                self.media.remove_video(orphan)
-            for path in sorted((self.dir / "tiers").glob("*.faiss")):
-                name = path.name[: -len(".faiss")]
+            self._sweep_media()
+            for name in sorted(states):
                 try:
-                    self.tier(name, save=True) if name in states else None
+                    self.tier(name, save=True)
                 except StageError as exc:
                     log.warning("tier %s left as is until its encoder loads: %s", name, exc)
 
@@ -305,3 +448,65 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _store_root(root: str | Path) -> Path:
+    """The store folder, refusing an empty path and a path that is a file."""
+    if not str(root).strip():
+        raise ConfigError("no store path given (an empty path would put a store in the working directory)")
+    path = Path(root).expanduser().resolve()
+    if path.exists() and not path.is_dir():
+        raise ConfigError("the store path is a file, not a store folder", path=str(path))
+    return path
+
+
+def _unwritable(path: Path) -> bool:
+    """True when ``path`` (or its nearest existing parent) cannot be written by this process."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    if not os.access(path, os.W_OK):
+        return True
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _redact(url: str) -> str:
+    """A catalog URL fit for messages: the password replaced."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _chunks(ids: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def _catalog_vectors(s: Session, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, vectors) of the catalog rows ``ids``, in id order."""
+    rows = s.execute(select(Doc.id, Doc.vector).where(Doc.id.in_(ids.tolist())).order_by(Doc.id)).all()
+    out = np.array([r[0] for r in rows], np.int64)
+    vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+    return out, vecs
+
+
+_FULL = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EROFS)
+
+
+@contextmanager
+def _store_faults(where: str) -> Iterator[None]:
+    """Disk full, quota, I/O and read-only errors inside a write become one ``StoreFullError``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        raise StoreFullError(f"the store cannot be written: {exc.strerror or exc}", path=where) from exc
+    except DBAPIError as exc:
+        orig = exc.orig
+        text = str(orig).lower()
+        if isinstance(orig, sqlite3.OperationalError) and ("full" in text or "disk i/o" in text):
+            raise StoreFullError(f"the catalog cannot be written: {orig}", path=where) from exc
+        if "readonly" in text.replace(" ", "") or "read-only" in text:
+            raise ReadOnlyStoreError(f"the catalog cannot be written: {orig}", path=where) from exc
+        raise

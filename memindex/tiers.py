@@ -1,5 +1,7 @@
 """FAISS vector tiers: ``IndexIDMap2`` over a factory chosen by size, one file per tier, saved atomically
-with the encoder's name, dimension and the catalog generation it reflects."""
+with the encoder's name, dimension, the catalog generation it reflects, the id of the catalog it was built
+from and a CRC-32 of the index bytes. A file that fails any of these checks raises ``TierDamagedError``; the
+store then rebuilds the tier from the catalog, which holds every vector."""
 
 from __future__ import annotations
 
@@ -8,17 +10,22 @@ import logging
 import math
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from memindex.errors import EncoderMismatchError, MissingDependencyError, StoreError
+from memindex.errors import CorruptStoreError, EncoderMismatchError, MissingDependencyError
 
-__all__ = ["VectorTier", "choose_factory", "TEXT_TIERS", "tier_names"]
+__all__ = ["VectorTier", "TierDamagedError", "choose_factory", "TEXT_TIERS", "tier_names"]
 
 log = logging.getLogger(__name__)
 
 _MAGIC = b"MIXTIER1"
+
+
+class TierDamagedError(CorruptStoreError):
+    """A tier file that is truncated, fails its checksum, or was built from another catalog."""
 TEXT_TIERS = ("speech", "screen", "episodic.shot", "episodic.event", "episodic.chapter", "episodic.video",
               "semantic")
 
@@ -61,15 +68,17 @@ def choose_factory(n: int, dim: int) -> str:
 class VectorTier:
     """One FAISS index of a tier, kept on disk at ``path``; ids are catalog ``docs.id``."""
 
-    def __init__(self, path: Path, name: str, encoder: str, dim: int, *, use_gpu: bool = True) -> None:
+    def __init__(self, path: Path, name: str, encoder: str, dim: int, *, use_gpu: bool = True,
+                 catalog_id: str | None = None, load: bool = True) -> None:
         self.path, self.name, self.encoder, self.dim = path, name, encoder, dim
+        self.catalog_id = catalog_id
         self.generation = -1
         self.file_generation = -1  # the generation of what is on disk
         self.factory = "Flat"
         self._use_gpu = use_gpu
         self._gpu_index = None
         self.index = self._new_index("Flat")
-        if path.exists():
+        if load and path.exists():
             self._load()
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -81,34 +90,70 @@ class VectorTier:
     def _load(self) -> None:
         faiss = _faiss()
         raw = self.path.read_bytes()
-        if raw[:8] != _MAGIC:
-            raise StoreError("not a memindex tier file", path=str(self.path))
-        (hlen,) = struct.unpack("<I", raw[8:12])
-        header = json.loads(raw[12 : 12 + hlen])
+        header, offset = self._header(raw)
         if header["encoder"] != self.encoder or int(header["dim"]) != self.dim:
             raise EncoderMismatchError(
                 f"tier {self.name} holds {header['encoder']} ({header['dim']}-d) vectors, "
                 f"but the store's encoder is {self.encoder} ({self.dim}-d)",
                 path=str(self.path),
             )
-        blob = np.frombuffer(raw, dtype=np.uint8, offset=12 + hlen)
-        self.index = faiss.deserialize_index(blob)
+        if self.catalog_id is not None and header.get("catalog_id") != self.catalog_id:
+            raise TierDamagedError(f"tier {self.name} was built from another catalog", path=str(self.path))
+        body = memoryview(raw)[offset:]
+        if "crc32" not in header or zlib.crc32(body) != int(header["crc32"]):
+            raise TierDamagedError(f"tier {self.name} fails its checksum", path=str(self.path))
+        try:
+            self.index = faiss.deserialize_index(np.frombuffer(raw, dtype=np.uint8, offset=offset))
+        except RuntimeError as exc:
+            raise TierDamagedError(f"tier {self.name} cannot be read by FAISS: {exc}", path=str(self.path)) from exc
+        if self.index.ntotal != int(header.get("ntotal", -1)) or self.index.d != self.dim:
+            raise TierDamagedError(f"tier {self.name} holds other than its header says", path=str(self.path))
         self.generation = self.file_generation = int(header["generation"])
         self.factory = header.get("factory", "Flat")
         self._gpu_index = None
 
+    @classmethod
+    def peek(cls, path: Path, name: str) -> dict:
+        """The header of a tier file, without loading the index (``TierDamagedError`` when unreadable)."""
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            hlen = struct.unpack("<I", head[8:12])[0] if len(head) == 12 else 0
+            raw = head + fh.read(min(hlen, 1 << 20))
+        probe = cls.__new__(cls)
+        probe.name, probe.path = name, path
+        return probe._header(raw)[0]
+
+    def _header(self, raw: bytes) -> tuple[dict, int]:
+        """The JSON header and where the index bytes start; damaged files raise ``TierDamagedError``."""
+        if raw[:8] != _MAGIC or len(raw) < 12:
+            raise TierDamagedError(f"tier {self.name}: not a memindex tier file (empty or truncated)",
+                                   path=str(self.path))
+        (hlen,) = struct.unpack("<I", raw[8:12])
+        try:
+            header = json.loads(raw[12 : 12 + hlen])
+            if not isinstance(header, dict) or "generation" not in header:
+                raise ValueError("no generation")
+        except ValueError as exc:
+            raise TierDamagedError(f"tier {self.name}: unreadable header ({exc})", path=str(self.path)) from exc
+        return header, 12 + hlen
+
     def save(self, generation: int) -> None:
         """Write the whole tier to a temporary file, fsync it, and rename it over the old one."""
         faiss = _faiss()
-        header = json.dumps({"encoder": self.encoder, "dim": self.dim, "generation": generation,
-                             "factory": self.factory, "ntotal": int(self.index.ntotal)}).encode()
         body = faiss.serialize_index(self.index)
+        header = json.dumps({"encoder": self.encoder, "dim": self.dim, "generation": generation,
+                             "factory": self.factory, "ntotal": int(self.index.ntotal),
+                             "catalog_id": self.catalog_id, "crc32": zlib.crc32(body)}).encode()
         tmp = self.path.with_name(self.path.name + ".tmp")
+        from memindex import faults
+
         with open(tmp, "wb") as fh:
             fh.write(_MAGIC + struct.pack("<I", len(header)) + header)
+            faults.point("tier.write")
             fh.write(body.tobytes())
             fh.flush()
             os.fsync(fh.fileno())
+        faults.point("tier.replace")
         os.replace(tmp, self.path)
         _fsync_dir(self.path.parent)
         self.generation = self.file_generation = generation
@@ -121,6 +166,26 @@ class VectorTier:
     def ids(self) -> np.ndarray:
         faiss = _faiss()
         return faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (exact for flat indexes, the codes' reconstruction for PQ)."""
+        faiss = _faiss()
+        inner = faiss.downcast_index(self.index.index)
+        if isinstance(inner, faiss.IndexFlat):
+            everything = faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * self.dim)
+            flat = np.asarray(everything, dtype=np.float32).reshape(inner.ntotal, self.dim)
+            known = self.ids()
+            sorter = np.argsort(known)
+            return flat[sorter[np.searchsorted(known, np.asarray(ids, np.int64), sorter=sorter)]].copy()
+        ivf = faiss.extract_index_ivf(inner)
+        ivf.make_direct_map()
+        return np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else \
+            np.zeros((0, self.dim), np.float32)
+
+    @property
+    def exact(self) -> bool:
+        """True when stored vectors equal what was added (no product quantisation)."""
+        return "PQ" not in self.factory
 
     def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         if len(ids) == 0:
@@ -142,6 +207,7 @@ class VectorTier:
     def rebuild(self, ids: np.ndarray, vecs: np.ndarray) -> None:
         """Start over from catalog vectors, re-choosing the factory for the current size."""
         self.index = self._new_index(choose_factory(len(ids), self.dim))
+        self._gpu_index = None
         self.add(ids, vecs)
 
     # -- search ----------------------------------------------------------------------------------------

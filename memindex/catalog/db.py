@@ -2,27 +2,55 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DatabaseError, OperationalError
 
-from memindex.errors import SchemaError, StoreError
+from memindex.errors import CorruptStoreError, ReadOnlyStoreError, SchemaError, StoreError
 
-__all__ = ["make_engine", "migrate", "head_revision"]
+__all__ = ["make_engine", "migrate", "head_revision", "sqlite_url", "collection_schema"]
 
 log = logging.getLogger(__name__)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+def collection_schema(collection: str) -> str:
+    """The PostgreSQL schema that holds one collection's tables on a shared server (names stay < 64 bytes)."""
+    name = f"memindex_{collection}"
+    if len(name) <= 63:
+        return name
+    return f"memindex_{collection[:36]}_{hashlib.sha1(collection.encode()).hexdigest()[:16]}"
+
+
+def make_engine(url: str, *, schema: str | None = None, read_only: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout on every connection; on
+    PostgreSQL every connection works in ``schema`` (one per collection), created when missing."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if schema is not None:
+        quoted = '"' + schema.replace('"', '""') + '"'
+        if not read_only:
+            with engine.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+
+        def _search_path(dbapi_conn: object, _record: object) -> None:
+            cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            cur.execute(f"SET search_path TO {quoted}")
+            cur.close()
+            dbapi_conn.commit()  # type: ignore[attr-defined]
+
+        event.listen(engine, "connect", _search_path)
+        engine.dispose()  # connections made before the listener have the default path
+    return engine
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
@@ -31,6 +59,13 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_read_pragmas(dbapi_conn: object, _record: object) -> None:
+    cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA query_only=ON")
     cur.close()
 
 
@@ -72,8 +107,20 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate(engine: Engine, where: str) -> None:
-    """Apply pending migrations; refuse a catalog whose revision this code does not know."""
+def migrate(engine: Engine, where: str, *, read_only: bool = False) -> None:
+    """Apply pending migrations; refuse a catalog whose revision this code does not know. A damaged or
+    foreign file is a ``CorruptStoreError`` naming it; a read-only catalog must already be at head."""
+    try:
+        _migrate(engine, where, read_only)
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
+        if isinstance(exc, OperationalError) and "readonly" in str(exc).replace(" ", "").lower():
+            raise ReadOnlyStoreError(f"the catalog is read-only: {exc.orig}", path=where) from exc
+        raise CorruptStoreError(
+            f"the catalog cannot be read ({getattr(exc, 'orig', exc)}); restore it from a backup, or move "
+            "the collection folder away to start an empty one", path=where) from exc
+
+
+def _migrate(engine: Engine, where: str, read_only: bool) -> None:
     from alembic import command
     from alembic.script import ScriptDirectory
 
@@ -88,6 +135,10 @@ def migrate(engine: Engine, where: str) -> None:
                 f"(head {script.get_current_head()!r}); upgrade memindex",
                 path=where,
             )
+        if current != script.get_current_head() and read_only:
+            raise ReadOnlyStoreError(
+                f"the catalog is at schema revision {current!r} and needs migrating to "
+                f"{script.get_current_head()!r}: open it once where it is writable", path=where)
         if current != script.get_current_head():
             log.info("migrating catalog %s from %s to %s", where, current, script.get_current_head())
             try:
@@ -96,8 +147,13 @@ def migrate(engine: Engine, where: str) -> None:
                 raise StoreError(f"schema migration failed: {exc}", path=where) from exc
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
+def sqlite_url(path: Path, *, read_only: bool = False, immutable: bool = False) -> str:
+    """The URL of a catalog file; read-only opens it with ``mode=ro`` (``immutable=1`` on read-only media,
+    where SQLite cannot create the WAL's shared-memory file)."""
+    if not read_only:
+        return f"sqlite:///{path}"
+    flags = "immutable=1" if immutable else "mode=ro"
+    return f"sqlite:///file:{quote(str(path))}?{flags}&uri=true"
 
 
 def check_fts(engine: Engine) -> bool:

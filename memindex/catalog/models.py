@@ -31,6 +31,7 @@ __all__ = [
     "Doc",
     "TierState",
     "FrameCaption",
+    "StoreMeta",
     "LEVELS",
     "READY",
 ]
@@ -207,3 +208,12 @@ class FrameCaption(Base):
     model: Mapped[str] = mapped_column(String(256))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class StoreMeta(Base):
+    """Key/value facts about the catalog itself: ``catalog_id`` (random, written by migration 0004; tier files
+    carry it), ``collection`` (the collection this catalog belongs to), ``next_doc_id`` (ids never reused)."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
