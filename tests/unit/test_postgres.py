@@ -58,3 +58,20 @@ def test_search_and_delete_on_postgres(pg_store: Store) -> None:
     pg_store.delete_video("a" * 16)
     assert {h.video_id for h in index.search("lecture answer", tiers=["speech"])} == {"b" * 16}
     assert index.stats()["videos"] == 1
+
+
+def test_two_collections_on_one_server_are_isolated(pg_store: Store, tmp_path, light_config) -> None:
+    """Each collection lives in its own schema: no videos, hits or tier vectors cross between them."""
+    url = pg_store.catalog_url
+    pg_store.close()
+    one = Store(tmp_path / "s", config=light_config, collection="one", catalog_url=url)
+    two = Store(tmp_path / "s", config=light_config, collection="two", catalog_url=url)
+    _add_video(one, "a" * 16, [(0, 5, "budget meeting in the first collection")])
+    _add_video(two, "b" * 16, [(0, 5, "budget meeting in the second collection")])
+    for store, vid in ((one, "a" * 16), (two, "b" * 16)):
+        index = memindex.MemoryIndex(store)
+        assert [v["id"] for v in index.videos()] == [vid]
+        assert {h.video_id for h in index.search("budget meeting", tiers=["speech"])} == {vid}
+        assert store.tier("speech").ntotal == 1
+        assert index.check()["ok"]
+    assert one.catalog_id != two.catalog_id
