@@ -29,6 +29,7 @@ def _print_json(data: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Exit 0: every file ingested or skipped; 1: some files failed; 2: a store-wide fault stopped the batch."""
     from memindex.cli_progress import progress_display
 
     index = _open(args, create=True)
@@ -37,14 +38,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         options["config"] = _ingest_config(args)
     with progress_display(enabled=not args.quiet and not args.json) as on_event:
         report = index.ingest(args.paths, progress=on_event, **options)
+    stopped = getattr(report, "stopped", None)
+    for item in report.failed[:-1] if stopped else report.failed:  # the last one is said by the stop line
+        print(f"FAILED {_printable(item['path'])}: {_printable(item['error'])}", file=sys.stderr)
+    for item in report.skipped:
+        if not item.get("reason", "already").startswith("already"):
+            print(f"SKIPPED {_printable(item['path'])}: {item['reason']}", file=sys.stderr)
+    if stopped:
+        print(f"error [{stopped['code']}]: {_printable(stopped['error'])}; the batch stopped with "
+              f"{stopped['not_tried']} file(s) not tried (a re-run resumes)", file=sys.stderr)
     if args.json:
         _print_json(report.to_dict())
     else:
-        for item in report.failed:
-            print(f"FAILED {item['path']}: {item['error']}", file=sys.stderr)
-        print(f"ingested {len(report.ingested)}, skipped {len(report.skipped)} (already in the store), "
-              f"failed {len(report.failed)}", file=sys.stderr)
-    return 0 if report.ok else 1
+        print(f"ingested {len(report.ingested)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
+              file=sys.stderr)
+    return 2 if stopped else 0 if report.ok else 1
 
 
 def _ingest_config(args: argparse.Namespace) -> Any:
@@ -129,7 +137,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
         _print_json({"videos": vids})
     else:
         for v in vids:
-            print(f"{v['id']} {v['status']:9s} {v['duration']:8.1f}s {v['uri']}")
+            print(f"{v['id']} {v['status']:9s} {v['duration']:8.1f}s {_printable(v['uri'])}")
     return 0
 
 

@@ -4,7 +4,7 @@
     http.py      the FastAPI app (``/v1/...``, OpenAPI), with MCP's streamable HTTP mounted at ``/mcp``
     mcp.py       the MCP tools
     client.py    ``RemoteIndex``: ``memindex.open("http://host:port")``
-    security.py  bearer tokens, allowed ingest roots, request size limits
+    security.py  bearer tokens, Host/Origin checks (DNS rebinding), allowed ingest roots, request size limits
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 def serve(store: str | Path, *, host: str = "127.0.0.1", port: int = 8765, allow: Sequence[str | Path] = (),
           token: str | None = None, token_file: str | Path | None = None, mcp_stdio: bool = False,
-          ingest_options: dict[str, Any] | None = None) -> None:
-    """Run the server until interrupted (blocking). Refuses a non-loopback bind without a token."""
+          ingest_options: dict[str, Any] | None = None, allowed_hosts: Sequence[str] = (),
+          allowed_origins: Sequence[str] = ()) -> None:
+    """Run the server until interrupted (blocking). Refuses a non-loopback bind without a token.
+
+    ``allowed_hosts`` (Host header values, ``name`` or ``name:port``) and ``allowed_origins`` are answered
+    besides the loopback names of a loopback bind (see ``HostOriginMiddleware``).
+    """
     from memindex.server.security import load_token, require_token_for
     from memindex.server.service import Service, ServiceConfig
 
@@ -41,7 +46,8 @@ def serve(store: str | Path, *, host: str = "127.0.0.1", port: int = 8765, allow
 
         from memindex.server.http import create_app
 
-        app = create_app(service, token=secret, host=host)
+        app = create_app(service, token=secret, host=host, port=port, allowed_hosts=allowed_hosts,
+                         allowed_origins=allowed_origins)
         log.info("memindex serving %s on http://%s:%d (MCP at /mcp)", service.root, host, port)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
     finally:

@@ -1,7 +1,8 @@
 """The HTTP API (FastAPI, OpenAPI at ``/openapi.json``) over the service layer, with MCP mounted at ``/mcp``.
 
 Every error is a JSON ``{code, message}`` with the status of its ``MemIndexError`` class; a bug gives a
-500 ``{"code": "internal"}`` and the traceback goes to the log, never to the client.
+500 ``{"code": "internal"}`` and the traceback goes to the log, never to the client. A path whose id does
+not parse (not a number, negative, over SQLite's 2**63 - 1) names nothing: 404.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,8 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import memindex
 from memindex.errors import MemIndexError
-from memindex.server.security import AuthMiddleware, BodyLimitMiddleware
-from memindex.server.service import Service
+from memindex.server.security import AuthMiddleware, BodyLimitMiddleware, HostOriginMiddleware, send_error
+from memindex.server.service import MAX_ROW_ID, Service, check_span, time_range
 
 __all__ = ["create_app"]
 
@@ -56,19 +59,51 @@ def _collection(collection: str = Query("default", pattern=COLLECTION)) -> str:
     return collection
 
 
+def _span(start: float | None = None, end: float | None = None) -> tuple[float | None, float | None]:
+    check_span(start, end)
+    return start, end
+
+
 Coll = Depends(_collection)
+Span = Depends(_span)
+RowId = Annotated[int, PathParam(ge=0, le=MAX_ROW_ID)]
 
 
-def _time_range(start: float | None, end: float | None) -> tuple[float, float] | None:
-    """As ``memindex query``: one open end is 0 or infinity."""
-    if start is None and end is None:
-        return None
-    return (start or 0.0, end if end is not None else float("inf"))
+class _CatchAll:
+    """ASGI middleware: an exception no handler took is a 500 ``{code: internal}``, its traceback logged.
+
+    (Starlette's catch-all handler answers and then re-raises, and uvicorn drops the keep-alive connection.)
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:  # half a response is out: only closing the connection can tell the client
+                raise
+            log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
+            await send_error(send, {"code": "internal", "message": "internal server error"}, 500)
 
 
-def create_app(service: Service, *, token: str | None = None, host: str = "127.0.0.1",
-               mcp: bool = True) -> FastAPI:
-    """The FastAPI app; wrapped in the auth and body-size middlewares when served."""
+def create_app(service: Service, *, token: str | None = None, host: str = "127.0.0.1", port: int | None = None,
+               allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = (), mcp: bool = True) -> FastAPI:
+    """The FastAPI app in its middlewares: errors, Host/Origin (DNS rebinding), token, body size.
+
+    ``host``/``port`` are the bind; ``port=None`` takes the port each request came in on.
+    """
     mcp_server = None
     if mcp:
         from memindex.server.mcp import build_mcp
@@ -89,10 +124,15 @@ def create_app(service: Service, *, token: str | None = None, host: str = "127.0
     _reads(app, service)
     _writes(app, service)
     if mcp_server is not None:
-        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host)
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        off = TransportSecuritySettings(enable_dns_rebinding_protection=False)  # HostOriginMiddleware does it
+        mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host, transport_security=off)
         app.router.routes.extend(mcp_app.routes)
-    app.add_middleware(AuthMiddleware, token=token)
     app.add_middleware(BodyLimitMiddleware, limit=service.config.limits.max_body_bytes)
+    app.add_middleware(AuthMiddleware, token=token)
+    app.add_middleware(HostOriginMiddleware, bind=host, port=port, hosts=allowed_hosts, origins=allowed_origins)
+    app.add_middleware(_CatchAll)
     return app
 
 
@@ -102,19 +142,17 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
 
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_r: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()[:5]]
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and all(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+            return JSONResponse({"code": "not_found", "message": f"nothing at {request.url.path}"}, status_code=404)
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]]
         return JSONResponse({"code": "bad_request", "message": "; ".join(parts)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_r: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse({"code": code, "message": str(exc.detail)}, status_code=exc.status_code)
-
-    @app.exception_handler(Exception)
-    async def internal(_r: Request, exc: Exception) -> JSONResponse:
-        log.error("internal error", exc_info=exc)
-        return JSONResponse({"code": "internal", "message": "internal server error"}, status_code=500)
 
 
 def _with_urls(frames: list[dict], collection: str) -> list[dict]:
@@ -145,39 +183,35 @@ def _reads(app: FastAPI, svc: Service) -> None:
         return svc.reader(collection).video(video)
 
     @app.get("/v1/videos/{video}/transcript")
-    def transcript(video: str, start: float | None = None, end: float | None = None,
-                   collection: str = Coll) -> dict:
-        return {"utterances": svc.reader(collection).transcript(video, start, end)}
+    def transcript(video: str, span: tuple = Span, collection: str = Coll) -> dict:
+        return {"utterances": svc.reader(collection).transcript(video, *span)}
 
     @app.get("/v1/videos/{video}/screen_text")
-    def screen_text(video: str, start: float | None = None, end: float | None = None,
-                    collection: str = Coll) -> dict:
-        return {"lines": svc.reader(collection).screen_text(video, start, end)}
+    def screen_text(video: str, span: tuple = Span, collection: str = Coll) -> dict:
+        return {"lines": svc.reader(collection).screen_text(video, *span)}
 
     @app.get("/v1/videos/{video}/frames")
-    def frames(video: str, start: float | None = None, end: float | None = None, n: int | None = None,
-               collection: str = Coll) -> dict:
-        return {"frames": _with_urls(svc.frames(collection, video, start, end, n), collection)}
+    def frames(video: str, span: tuple = Span, n: int | None = None, collection: str = Coll) -> dict:
+        return {"frames": _with_urls(svc.frames(collection, video, *span, n), collection)}
 
     @app.get("/v1/videos/{video}/browse")
-    def browse(video: str, level: str = "chapter", start: float | None = None, end: float | None = None,
-               collection: str = Coll) -> dict:
-        return {"segments": svc.reader(collection).browse(video, level, _time_range(start, end))}
+    def browse(video: str, level: str = "chapter", span: tuple = Span, collection: str = Coll) -> dict:
+        return {"segments": svc.reader(collection).browse(video, level, time_range(*span))}
 
     @app.get("/v1/segments/{segment_id}")
-    def segment(segment_id: int, collection: str = Coll) -> dict:
-        return svc.reader(collection).get_segment(segment_id)
+    def segment(segment_id: RowId, collection: str = Coll) -> dict:
+        return svc.segment(collection, segment_id)
 
     @app.get("/v1/frames/{frame_id}.jpg", response_class=Response,
              responses={200: {"content": {"image/jpeg": {}}}})
-    def frame_jpeg(frame_id: int, collection: str = Coll) -> Response:
+    def frame_jpeg(frame_id: RowId, collection: str = Coll) -> Response:
         return Response(svc.frame_jpeg(collection, frame_id), media_type="image/jpeg",
                         headers={"cache-control": "private, max-age=3600"})
 
     @app.post("/v1/search")
     def search(body: SearchRequest, collection: str = Coll) -> dict:
         hits = svc.search(collection, body.query, k=body.k, tiers=body.tiers, levels=body.levels,
-                          videos=body.videos, time_range=_time_range(body.start, body.end))
+                          videos=body.videos, time_range=time_range(body.start, body.end))
         return {"hits": [h.to_dict() for h in hits]}
 
     @app.post("/v1/ask")

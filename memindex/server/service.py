@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import queue
 import threading
 import time
@@ -24,9 +25,31 @@ from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryErro
 from memindex.server.security import PathGuard
 from memindex.store import _COLLECTION, Store
 
-__all__ = ["Limits", "ServiceConfig", "Job", "Service"]
+__all__ = ["Limits", "ServiceConfig", "Job", "Service", "MAX_ROW_ID", "check_span", "time_range"]
 
 log = logging.getLogger(__name__)
+MAX_ROW_ID = (1 << 63) - 1  # SQLite's INTEGER: a larger id names no row
+
+
+def check_span(start: float | None, end: float | None) -> None:
+    """Time bounds from a request must be finite numbers of seconds (NaN and infinities are refused)."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (isinstance(value, bool) or not math.isfinite(value)):
+            raise QueryError(f"{name} must be a finite number of seconds, not {value!r}")
+
+
+def time_range(start: float | None, end: float | None) -> tuple[float, float] | None:
+    """Checked bounds as a range, as ``memindex query``: one open end is 0 or infinity."""
+    check_span(start, end)
+    if start is None and end is None:
+        return None
+    return (start or 0.0, end if end is not None else float("inf"))
+
+
+def _check_row_id(kind: str, row_id: int) -> int:
+    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 <= row_id <= MAX_ROW_ID:
+        raise NotFoundError(f"no {kind} {row_id!r}")
+    return row_id
 
 
 @dataclass(frozen=True)
@@ -168,12 +191,16 @@ class Service:
     def frames(self, collection: str, video: str, start: float | None = None, end: float | None = None,
                n: int | None = None) -> list[dict]:
         limit = self.config.limits.max_frames
-        if n is not None and not 1 <= n <= limit:
-            raise QueryError(f"n must be from 1 to {limit}")
-        return self.reader(collection).frames(video, start, end, n or None)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit):
+            raise QueryError(f"n must be an integer from 1 to {limit}, not {n!r}")
+        check_span(start, end)
+        return self.reader(collection).frames(video, start, end, n)
 
     def frame_jpeg(self, collection: str, frame_id: int) -> bytes:
-        return self.reader(collection).reader.frame_jpeg(frame_id)
+        return self.reader(collection).reader.frame_jpeg(_check_row_id("frame", frame_id))
+
+    def segment(self, collection: str, segment_id: int) -> dict:
+        return self.reader(collection).get_segment(_check_row_id("segment", segment_id))
 
     def _check_k(self, k: Any) -> None:
         limit = self.config.limits.max_k
@@ -292,9 +319,11 @@ class Service:
 def _error_from(data: dict) -> MemIndexError:
     """Rebuild a typed error from its ``{code, message}`` form (jobs, the HTTP client)."""
     from memindex import errors
+    from memindex.llm import LLMError
+    from memindex.server.security import ForbiddenPathError
 
-    classes = {cls.code: cls for cls in (getattr(errors, n) for n in errors.__all__)
-               if isinstance(cls, type) and issubclass(cls, MemIndexError)}
+    named = [getattr(errors, n) for n in errors.__all__] + [LLMError, ForbiddenPathError]
+    classes = {cls.code: cls for cls in named if isinstance(cls, type) and issubclass(cls, MemIndexError)}
     cls = classes.get(str(data.get("code")), MemIndexError)
     if cls is errors.MissingDependencyError:
         cls = MemIndexError

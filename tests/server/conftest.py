@@ -88,7 +88,7 @@ def client(service: Service) -> Iterator[object]:
 
     from memindex.server.http import create_app
 
-    with TestClient(create_app(service), raise_server_exceptions=False) as c:
+    with TestClient(create_app(service), base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         yield c
 
 

@@ -103,7 +103,7 @@ def test_ask_with_the_real_agent(tmp_path, media_root, light_config) -> None:
                                 ingest_options={"config": OCR_ONLY}, agent="default"))
     try:
         ingest_wait(svc, media_root / "a.mp4")
-        with TestClient(create_app(svc, mcp=False)) as c:
+        with TestClient(create_app(svc, mcp=False), base_url="http://127.0.0.1") as c:
             answer = c.post("/v1/ask", json={"question": "where does ALPHA appear?", "max_steps": 3}).json()
             assert set(answer) >= {"answer", "confidence", "evidence", "trace", "cost"}, answer
             assert all({"video_id", "uri", "start", "end"} <= set(ev) for ev in answer["evidence"])
@@ -112,3 +112,96 @@ def test_ask_with_the_real_agent(tmp_path, media_root, light_config) -> None:
             assert "event: answer" in text and "event: error" not in text
     finally:
         svc.close()
+
+
+def test_out_of_range_and_malformed_ids_are_404_on_one_connection(live_url) -> None:
+    """Ids over SQLite's 2**63 - 1 were a 500 that dropped the keep-alive connection."""
+    import httpx
+
+    from tests.server.conftest import TOKEN
+    from tests.server.live import local_port
+
+    paths = ["/v1/segments/9223372036854775808", "/v1/frames/9223372036854775808.jpg", f"/v1/segments/{1 << 70}",
+             "/v1/segments/-1", "/v1/frames/-5.jpg", "/v1/segments/abc", "/v1/frames/1e3.jpg", "/v1/segments/1.5"]
+    with httpx.Client(base_url=live_url, headers={"authorization": f"Bearer {TOKEN}"}) as http:
+        first = http.get("/v1/health")
+        for path in paths:
+            resp = http.get(path)
+            assert resp.status_code == 404, (path, resp.status_code)
+            assert resp.json()["code"] == "not_found" and resp.json()["message"], path
+            assert local_port(resp) == local_port(first), f"{path} dropped the connection"
+        assert http.get("/v1/health").status_code == 200
+
+
+def test_service_refuses_ids_sqlite_cannot_hold(service) -> None:
+    import pytest
+
+    from memindex.errors import NotFoundError
+
+    for bad in (1 << 63, -1, True):
+        with pytest.raises(NotFoundError):
+            service.segment("default", bad)
+        with pytest.raises(NotFoundError):
+            service.frame_jpeg("default", bad)
+
+
+def _raiser(exc: Exception):  # type: ignore[no-untyped-def]
+    def boom(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise exc
+
+    return boom
+
+
+def test_route_errors_map_to_their_status(client, service, monkeypatch, caplog) -> None:
+    from memindex.llm import LLMError
+    from memindex.server.security import ForbiddenPathError
+
+    cases = [(LLMError("LLM endpoint answered 503"), 502, "llm"), (ForbiddenPathError("outside"), 403,
+             "forbidden_path"), (RuntimeError("secret internals /srv/x.py"), 500, "internal"),
+             (OverflowError("Python int too large to convert to SQLite INTEGER"), 500, "internal")]
+    for exc, status, code in cases:
+        monkeypatch.setattr(service, "search", _raiser(exc))
+        resp = client.post("/v1/search", json={"query": "alpha"})
+        assert resp.status_code == status and resp.json()["code"] == code, (exc, resp.text)
+        assert set(resp.json()) >= {"code", "message"}
+    assert "secret" not in resp.text and "secret internals" in caplog.text and "Traceback" in caplog.text
+
+
+def test_internal_errors_keep_the_connection(live_url, service, monkeypatch) -> None:
+    import httpx
+
+    from tests.server.conftest import TOKEN
+    from tests.server.live import local_port
+
+    monkeypatch.setattr(service, "search", _raiser(RuntimeError("boom")))
+    with httpx.Client(base_url=live_url, headers={"authorization": f"Bearer {TOKEN}"}) as http:
+        first = http.post("/v1/search", json={"query": "alpha"})
+        assert first.status_code == 500 and first.json() == {"code": "internal", "message": "internal server error"}
+        second = http.get("/v1/videos")
+        assert second.status_code == 200 and local_port(second) == local_port(first)
+
+
+def test_client_raises_the_server_error_class() -> None:
+    from memindex.llm import LLMError
+    from memindex.server.security import ForbiddenPathError
+    from memindex.server.service import _error_from
+
+    assert isinstance(_error_from({"code": "llm", "message": "down"}), LLMError)
+    assert isinstance(_error_from({"code": "forbidden_path", "message": "no"}), ForbiddenPathError)
+
+
+def test_non_finite_times_and_bad_n_are_400(client, video_id) -> None:
+    base = f"/v1/videos/{video_id}"
+    gets = [(f"{base}/transcript", {"start": "nan"}), (f"{base}/screen_text", {"end": "inf"}),
+            (f"{base}/frames", {"start": "-inf"}), (f"{base}/browse", {"end": "NaN"}),
+            (f"{base}/transcript", {"start": 0, "end": "Infinity"}), (f"{base}/frames", {"n": 0}),
+            (f"{base}/frames", {"n": -3})]
+    for path, params in gets:
+        resp = client.get(path, params=params)
+        assert resp.status_code == 400 and resp.json()["code"] == "bad_query", (path, params, resp.text)
+    for literal in ("NaN", "Infinity", "-Infinity"):
+        for key in ("start", "end"):
+            body = f'{{"query": "alpha", "{key}": {literal}}}'.encode()
+            resp = client.post("/v1/search", content=body, headers={"content-type": "application/json"})
+            assert resp.status_code == 400 and resp.json()["code"] == "bad_query", (key, literal, resp.text)
+    assert client.get(f"{base}/transcript", params={"start": 0, "end": 2.5}).status_code == 200
