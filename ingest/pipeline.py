@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select
 
 from ingest.batch import discover
+from ingest.claims import claim, holder
 from ingest.commit import commit_speech, commit_visual
 from ingest.config import IngestConfig
 from ingest.decode import VideoInfo, probe
+from ingest.failures import file_error, store_fault
 from ingest.visual_pass import run_visual_pass
 from memindex.catalog.models import READY, StageRun, Video
 from memindex.encoders.base import FrameEmbedder
@@ -28,6 +30,19 @@ __all__ = ["Ingester", "IngestReport", "video_id_for"]
 
 log = logging.getLogger(__name__)
 _HASH_BLOCK = 1 << 20
+
+
+class _VideoFailed(Exception):
+    """Carries the id of the video whose ingest raised ``__cause__`` out to the batch loop."""
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(video_id)
+        self.video_id = video_id
+
+
+def _message(err: MemIndexError) -> str:
+    """The error's text with the file and video it names, also when those were set after it was raised."""
+    return str(err.to_dict()["message"])
 
 
 def video_id_for(path: str | Path) -> tuple[str, str]:
@@ -42,16 +57,20 @@ def video_id_for(path: str | Path) -> tuple[str, str]:
 
 @dataclass
 class IngestReport:
+    """What a batch did. ``stopped`` is set when a store-wide fault ended the batch early:
+    ``{"store", "error", "code", "not_tried"}``; the files after the one that hit it were not tried."""
+
     ingested: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    stopped: dict | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.stopped is None
 
     def to_dict(self) -> dict:
-        return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
+        return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed, "stopped": self.stopped}
 
 
 class Ingester:
@@ -110,46 +129,84 @@ class Ingester:
 
     # -- batch ---------------------------------------------------------------------------------------------
     def ingest(self, paths: Any, *, progress: ProgressCallback | None = None) -> IngestReport:
+        """Each file that fails is reported in ``failed`` and the batch goes on; a store-wide fault stops it
+        (``report.stopped``). KeyboardInterrupt stops it at once: committed work is kept, a re-run resumes."""
         emit = progress or (lambda _e: None)
         report = IngestReport()
         files, problems = discover(paths)
         emit(ProgressEvent("batch", "", total=len(files) + len(problems)))
         for path, why in problems:
-            report.failed.append({"path": path, "error": why, "code": "media"})
-            emit(ProgressEvent("failed", path, message=why))
-        for path in files:
-            self._one_safely(path, report, emit)
+            self._failed(report, emit, path, MediaError(why, path=path))
+        for n, path in enumerate(files):
+            if not self._one_safely(path, report, emit):
+                report.stopped["not_tried"] = len(files) - n - 1  # type: ignore[index]
+                break
         return report
 
-    def _one_safely(self, path: str, report: IngestReport, emit: ProgressCallback) -> None:
+    def _one_safely(self, path: str, report: IngestReport, emit: ProgressCallback) -> bool:
+        """Ingest one file, reporting its failure; False when the store itself failed (stop the batch)."""
         try:
-            outcome, vid, info = self.ingest_one(path, emit)
-        except MemIndexError as exc:
-            log.error("ingest failed: %s", exc)
-            report.failed.append({"path": path, "error": str(exc), "code": exc.code})
-            emit(ProgressEvent("failed", path, getattr(exc, "video_id", None), message=str(exc)))
-            return
-        entry = {"path": path, "video_id": vid, "duration": info.duration if info else None}
+            outcome, entry = self.ingest_one(path, emit)
+        except Exception as exc:  # any failure of this one file is reported for it; see ingest.failures
+            vid = exc.video_id if isinstance(exc, _VideoFailed) else None
+            cause = exc.__cause__ if isinstance(exc, _VideoFailed) and exc.__cause__ else exc
+            log.debug("ingest of %r failed", path, exc_info=cause)
+            fault = store_fault(cause, self.store)
+            self._failed(report, emit, path, fault or file_error(cause, path, vid))
+            if fault is not None:
+                report.stopped = {"store": str(self.store.root), "error": _message(fault), "code": fault.code}
+            return fault is None
         (report.skipped if outcome == "skipped" else report.ingested).append(entry)
+        return True
+
+    def _failed(self, report: IngestReport, emit: ProgressCallback, path: str, err: MemIndexError) -> None:
+        entry = {"path": path, "error": _message(err), "code": err.code}
+        if err.video_id:
+            entry["video_id"] = err.video_id
+        log.info("ingest failed: %s", entry["error"])
+        report.failed.append(entry)
+        emit(ProgressEvent("failed", path, err.video_id, message=entry["error"]))
 
     # -- one video -----------------------------------------------------------------------------------------
-    def ingest_one(self, path: str, emit: ProgressCallback) -> tuple[str, str, VideoInfo | None]:
+    def ingest_one(self, path: str, emit: ProgressCallback) -> tuple[str, dict]:
+        """("ingested" | "skipped", the report entry). Skips a video already in the store, and one another
+        process (or another ``MemoryIndex`` on this store) is ingesting right now: its per-video claim."""
         info = probe(path)
         vid, digest = video_id_for(path)
+        entry = {"path": path, "video_id": vid, "duration": info.duration}
+        claims = self.store.dir / "claims"
         if self._status(vid) == READY:
-            emit(ProgressEvent("skipped", path, vid, message="already ingested (same content)"))
-            return "skipped", vid, info
+            return self._skip(entry, "already ingested (same content)", emit)
+        with claim(claims, vid) as mine:
+            if not mine:
+                return self._skip(entry, f"being ingested by {holder(claims, vid)}", emit)
+            if self._status(vid) == READY:  # the other ingest finished between our two looks
+                return self._skip(entry, "already ingested (same content)", emit)
+            self._claimed(vid, digest, info, emit)
+        emit(ProgressEvent("done", path, vid, done=info.duration, total=info.duration))
+        return "ingested", entry
+
+    def _skip(self, entry: dict, why: str, emit: ProgressCallback) -> tuple[str, dict]:
+        emit(ProgressEvent("skipped", entry["path"], entry["video_id"], message=why))
+        return "skipped", {**entry, "reason": why}
+
+    def _claimed(self, vid: str, digest: str, info: VideoInfo, emit: ProgressCallback) -> None:
+        """The work on one video, under its claim. A broken file leaves nothing behind; any other failure of
+        this video marks it failed (a re-run resumes it), unless the store itself failed."""
         self._register(vid, digest, info)
-        emit(ProgressEvent("start", path, vid, total=info.duration))
+        emit(ProgressEvent("start", info.path, vid, total=info.duration))
         try:
             self._run_stages(vid, info, emit)
-        except MediaError as exc:
-            self.store.delete_video(vid)  # a broken file leaves nothing behind
-            exc.video_id = vid
-            raise
+        except Exception as exc:
+            self._undo(vid, info, exc)
+            raise _VideoFailed(vid) from exc
         self._set_status(vid, READY)
-        emit(ProgressEvent("done", path, vid, done=info.duration, total=info.duration))
-        return "ingested", vid, info
+
+    def _undo(self, vid: str, info: VideoInfo, exc: Exception) -> None:
+        if isinstance(exc, MediaError):
+            self.store.delete_video(vid)
+        elif store_fault(exc, self.store) is None:
+            self._set_status(vid, "failed", _message(file_error(exc, info.path, vid)))
 
     def _run_stages(self, vid: str, info: VideoInfo, emit: ProgressCallback) -> None:
         done = self._done_stages(vid)

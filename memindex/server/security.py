@@ -41,7 +41,10 @@ class PathGuard:
         given = Path(raw).expanduser()
         if not given.is_absolute():
             given = self.roots[0] / given
-        resolved = given.resolve()
+        try:
+            resolved = given.resolve()
+        except (OSError, RuntimeError) as exc:
+            raise ConfigError("the path is a symlink loop", path=raw) from exc
         if not any(resolved == r or r in resolved.parents for r in self.roots):
             raise ForbiddenPathError("the path is outside the server's allowed roots", path=raw)
         if not resolved.exists():
@@ -64,7 +67,10 @@ class PathGuard:
         """A folder's video files must not escape the roots through symlinks either."""
         for dirpath, _dirs, names in os.walk(folder):
             for name in names:
-                real = (Path(dirpath) / name).resolve()
+                try:
+                    real = (Path(dirpath) / name).resolve()
+                except (OSError, RuntimeError):  # a symlink loop leads nowhere; the ingest reports it
+                    continue
                 if not any(r in real.parents for r in self.roots):
                     raise ForbiddenPathError(f"{name!r} links outside the allowed roots", path=raw)
 

@@ -161,3 +161,31 @@ def test_refuses_to_bind_publicly_without_token(monkeypatch) -> None:
     with pytest.raises(ConfigError, match="16 characters"):
         require_token_for("0.0.0.0", "short")
     require_token_for("0.0.0.0", TOKEN)
+
+
+
+def test_a_folder_with_loops_and_fifos_ingests_its_good_videos(tmp_path, media_root, light_config) -> None:
+    """The guard lets a looping symlink through (it leads nowhere), the walk reports it and a fifo for
+    themselves, and the folder's valid video is still ingested; a loop given as the path is refused."""
+    from memindex.errors import ConfigError
+    from tests.server.conftest import make_service
+
+    root = tmp_path / "allowed"
+    folder = root / "mixed"
+    folder.mkdir(parents=True)
+    (folder / "a_loop.mp4").symlink_to("a_loop.mp4")
+    (folder / "sub").symlink_to(".")
+    os.mkfifo(folder / "b_pipe.mp4")
+    (folder / "c_good.mp4").write_bytes((media_root / "b.mp4").read_bytes())
+    svc = make_service(tmp_path / "store", [root], light_config)
+    try:
+        with pytest.raises(ConfigError, match="symlink loop"):
+            svc.submit_ingest("default", str(folder / "a_loop.mp4"))
+        job = svc.submit_ingest("default", str(folder))
+        assert job.wait(120) and job.status == "done", job.error
+    finally:
+        svc.close()
+    failed = {os.path.basename(f["path"]): f["error"] for f in job.result["failed"]}
+    assert set(failed) == {"a_loop.mp4", "b_pipe.mp4"}
+    assert "symlink loop" in failed["a_loop.mp4"] and "fifo" in failed["b_pipe.mp4"]
+    assert [os.path.basename(v["path"]) for v in job.result["ingested"]] == ["c_good.mp4"]

@@ -103,3 +103,25 @@ def test_probe_names_the_file(tmp_path) -> None:
     bad.write_text("hello")
     with pytest.raises(MediaError, match="x.mp4"):
         probe(bad)
+
+
+def test_control_characters_in_names_stay_on_one_line(tmp_path, cut_video, light_config, capsys) -> None:
+    import json
+
+    from memindex.cli import main
+
+    odd = tmp_path / "two\nlines\x1b.mp4"
+    shutil.copy(cut_video[0], odd)
+    bad = tmp_path / "bad\rname.mp4"
+    bad.write_text("not a video")
+    store = str(tmp_path / "store")
+    memindex.open(store, config=light_config).close()
+    assert main(["ingest", str(odd), str(bad), "--store", store, "--quiet", "--no-ocr", "--no-asr"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    [failed] = [line for line in err if "bad" in line]  # one line, its \r escaped
+    assert failed.startswith(f"FAILED {tmp_path}/bad\\rname.mp4: ") and "not a readable video" in failed
+    assert main(["videos", "--store", store]) == 0
+    [line] = capsys.readouterr().out.splitlines()  # one video, one line
+    assert line.endswith("two\\nlines\\x1b.mp4") and line.split()[1] == "ready"
+    assert main(["videos", "--store", store, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["videos"][0]["uri"] == str(odd)  # exact in JSON
