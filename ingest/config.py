@@ -9,6 +9,7 @@ from ingest.captioners import CaptionerConfig
 from ingest.describe import SummaryConfig
 from ingest.diarize import DiarizeConfig
 from ingest.hierarchy import HierarchyConfig
+from ingest.ocr import ReadBudget
 from ingest.semantic import SemanticConfig
 
 __all__ = ["DecodeConfig", "ShotConfig", "KeyframeConfig", "AsrConfig", "OcrConfig", "IngestConfig",
@@ -53,6 +54,7 @@ class OcrConfig:
     enabled: bool = True
     reader: str = "rapidocr"
     interval: float = 1.0
+    budget: ReadBudget | None = ReadBudget()  # reads per minute of video (not of wall-clock time); None: no cap
 
 
 @dataclass(frozen=True)

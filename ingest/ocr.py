@@ -31,6 +31,7 @@ __all__ = [
     "OCR_READERS",
     "make_ocr_reader",
     "ScreenTextTracker",
+    "ReadBudget",
     "TrackerStats",
     "text_similarity",
 ]
@@ -203,6 +204,45 @@ def _normalize(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
+@dataclass(frozen=True)
+class ReadBudget:
+    """How much OCR may read, in video time: a token bucket of read units that fills at ``per_minute`` units per
+    minute of video, up to ``burst``. A read needs a positive balance and costs one unit plus ``line_cost`` per
+    line it returns (recognition runs once per line, so dense credits cost several units and are read less
+    often than sparse title cards). Nothing here looks at a clock: machine load cannot change what is read.
+    """
+
+    per_minute: float = 20.0
+    burst: float = 20.0
+    line_cost: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.per_minute < 0 or self.burst <= 0 or self.line_cost < 0:
+            raise ConfigError(f"OCR read budget needs per_minute >= 0, burst > 0 and line_cost >= 0, got {self}")
+
+    def describe(self) -> str:
+        return f"budget={self.per_minute:g}/min burst={self.burst:g} line_cost={self.line_cost:g}"
+
+
+class _Bucket:
+    """The running balance of a ``ReadBudget``; it starts full and is refilled by the video time between frames."""
+
+    def __init__(self, budget: ReadBudget) -> None:
+        self.budget = budget
+        self.balance = budget.burst
+        self._t: float | None = None
+
+    def may_read(self, t: float) -> bool:
+        if self._t is not None:
+            earned = max(0.0, t - self._t) * self.budget.per_minute / 60.0
+            self.balance = min(self.budget.burst, self.balance + earned)
+        self._t = t
+        return self.balance > 0
+
+    def spend(self, lines: int) -> None:
+        self.balance -= 1.0 + self.budget.line_cost * lines
+
+
 @dataclass
 class TrackerStats:
     """Counters for logs and benchmarks; ``read_seconds`` is time spent inside the reader."""
@@ -244,10 +284,9 @@ class ScreenTextTracker:
     ``prefilter="auto"`` runs the reader's own detector on the thumbnail when it has one (``detect``) and
     ``EdgePrefilter`` otherwise; None runs no prefilter. ``dedupe_threshold`` is the largest per-block mean absolute
     gray difference (0-255) at which a frame counts as unchanged; ``max_reuse`` caps how long one read is
-    reused before the frame is read again. ``read_budget`` caps the share of video time spent reading, as a
-    token bucket: each second of video earns ``read_budget`` seconds of reading, saved up to ``read_burst``;
-    a read spends what it took. Sparse title cards are always read; dense scrolling credits (~2 s a read)
-    are read at the sustained rate. None reads every due frame.
+    reused before the frame is read again. The read budget (``ReadBudget``) is counted in video time and in
+    what was read, never in wall-clock time, so the same video and settings always give the same reads; None
+    reads every due frame.
     """
 
     reader: OcrReader
@@ -258,8 +297,7 @@ class ScreenTextTracker:
     dedupe_threshold: float = 4.0
     similarity: float = 0.8
     max_reuse: float = 10.0
-    read_budget: float | None = 0.03
-    read_burst: float = 8.0
+    budget: ReadBudget | None = ReadBudget()
     stats: TrackerStats = field(default_factory=TrackerStats)
 
     def __post_init__(self) -> None:
@@ -270,8 +308,14 @@ class ScreenTextTracker:
         self._next_t: float | None = None
         self._ref: _Reference | None = None
         self._open: list[_OpenLine] = []
-        self._credit = self.read_burst
-        self._credit_t: float | None = None
+        self._bucket = _Bucket(self.budget) if self.budget is not None else None
+
+    @property
+    def name(self) -> str:
+        """The reader and every setting that decides what is read: the stage's model string in the store."""
+        budget = self.budget.describe() if self.budget is not None else "budget=none"
+        return (f"{self.reader.name} interval={self.interval:g} max_side={self.max_side} "
+                f"dedupe={self.dedupe_threshold:g} {budget}")
 
     def feed(self, frame: SampledFrame) -> list[OcrLineRec]:
         """Consider one frame; returns the lines that disappeared at or before it."""
@@ -293,22 +337,14 @@ class ScreenTextTracker:
             self.stats.prefiltered += 1
             self._ref = _Reference(gray, frame.t, had_text=False)
             return self._close_all()
-        if not self._may_read(frame.t):
+        if self._bucket is not None and not self._bucket.may_read(frame.t):
             self.stats.budget_skipped += 1  # text-dense stretch (e.g. credits): read less often
             return []
-        started = time.perf_counter()
         lines = self._read(frame)
-        self._credit -= time.perf_counter() - started
+        if self._bucket is not None:
+            self._bucket.spend(len(lines))
         self._ref = _Reference(gray, frame.t, had_text=bool(lines))
         return self._merge(lines, frame.t)
-
-    def _may_read(self, t: float) -> bool:
-        if not self.read_budget:
-            return True
-        if self._credit_t is not None:
-            self._credit = min(self.read_burst, self._credit + (t - self._credit_t) * self.read_budget)
-        self._credit_t = t
-        return self._credit > 0
 
     def flush(self, end_t: float) -> list[OcrLineRec]:
         """Close every open line at the end of the video (``end_t`` seconds)."""

@@ -109,7 +109,7 @@ class Ingester:
 
         if self._ocr_reader is None:
             self._ocr_reader = make_ocr_reader(self.cfg.ocr.reader)
-        return ScreenTextTracker(self._ocr_reader, interval=self.cfg.ocr.interval)
+        return ScreenTextTracker(self._ocr_reader, interval=self.cfg.ocr.interval, budget=self.cfg.ocr.budget)
 
     def transcriber(self) -> Any:
         from ingest.asr import make_transcriber
@@ -269,7 +269,7 @@ class Ingester:
             "visual": ("done", embedder.name, None) if embedder else
             ("pending", self.store.config.frame.name, self._frame_failed or "disabled"),
         }
-        stages["ocr"] = ("done", self._ocr_reader.name, f"{len(res.ocr)} lines") if tracker else \
+        stages["ocr"] = ("done", tracker.name, f"{len(res.ocr)} lines") if tracker else \
             ("skipped", None, "disabled")
         commit_visual(self.store, vid, res, self.store.text_embedder, stages)
 

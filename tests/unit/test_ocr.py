@@ -11,6 +11,7 @@ from ingest.ocr import (
     OCR_READERS,
     EdgePrefilter,
     OcrReader,
+    ReadBudget,
     ScreenTextTracker,
     make_ocr_reader,
     text_similarity,
@@ -196,3 +197,105 @@ def test_every_reader_reads_a_generated_frame(name):
     assert 0.0 < confidence <= 1.0 and len(box) == 4
     xs, ys = [x for x, _ in box], [y for _, y in box]
     assert min(xs) < 420 and max(xs) > 820 and min(ys) < 380 < max(ys) + 20
+
+
+# -- the read budget: counted in video time, never in wall-clock time ------------------------------------
+
+
+class LoadedClock:
+    """Stands in for ``time`` inside ingest.ocr: each read takes ``read_seconds`` of wall-clock time."""
+
+    def __init__(self, read_seconds: float):
+        self.now = 0.0
+        self.read_seconds = read_seconds
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+class ClockedReader(ScriptedReader):
+    def __init__(self, script, clock: LoadedClock):
+        super().__init__(script)
+        self.clock = clock
+
+    def read(self, image):
+        self.clock.now += self.clock.read_seconds
+        return super().read(image)
+
+
+def noise_frames(n: int, step: float = 1.0, start: float = 0.0) -> list[SampledFrame]:
+    """Small frames that all differ (never deduped), ``step`` seconds apart."""
+    rng = np.random.default_rng(7)
+    return [SampledFrame(start + i * step, rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def _run(tracker: ScreenTextTracker, frames: list[SampledFrame], end: float) -> list[tuple[float, float, str]]:
+    out = [rec for frame in frames for rec in tracker.feed(frame)] + tracker.flush(end)
+    return [(r.start, r.end, r.text) for r in out]
+
+
+def test_reads_are_the_same_on_an_idle_and_a_loaded_machine(monkeypatch):
+    import ingest.ocr
+
+    frames = noise_frames(90)
+    script = [[f"CREDIT {i} LINE {j}" for j in range(12)] for i in range(90)]
+    results = []
+    for read_seconds in (0.01, 6.0):  # an idle machine, then one where every read takes 6 s
+        clock = LoadedClock(read_seconds)
+        monkeypatch.setattr(ingest.ocr, "time", clock)
+        tracker = ScreenTextTracker(ClockedReader(script, clock), prefilter=None)
+        results.append((_run(tracker, frames, 90.0), tracker.stats.read, tracker.stats.budget_skipped))
+    assert results[0] == results[1]
+    assert 0 < results[0][2] < 90  # the budget did bite, identically
+
+
+def test_dense_text_costs_at_most_the_budget_in_video_time():
+    budget = ReadBudget(per_minute=20, burst=20, line_cost=0.25)
+    reader = ScriptedReader([[f"NAME {j}" for j in range(20)]])  # 20 lines a read: 6 units each
+    tracker = ScreenTextTracker(reader, prefilter=None, budget=budget)
+    _run(tracker, noise_frames(600), 600.0)  # ten minutes of scrolling credits
+    allowed = budget.burst + budget.per_minute * 10
+    cost = 1 + budget.line_cost * 20
+    assert reader.calls * cost <= allowed + cost  # the last read may overdraw by its own cost
+    assert reader.calls >= allowed / cost - 1  # and the budget is spent, not starved
+    assert tracker.stats.budget_skipped == 600 - reader.calls
+
+
+def test_title_cards_after_dense_credits_are_all_read():
+    """90 s of dense credits spend the budget; five title cards from 20 s later (3 s each, 10 s apart) are
+    all read, since the bucket refills in video time."""
+    titles = ["OPENING NIGHT", "THE PEACH PROJECT", "REVENGE IS COMING", "MADE WITH BLENDER", "SEE YOU SOON"]
+    card_images = noise_frames(len(titles))
+    frames = noise_frames(90)
+    frames += [SampledFrame(110.0 + 10 * k + j, card_images[k].image.copy()) for k in range(5) for j in range(3)]
+    script = [[f"NAME {i}.{j}" for j in range(20)] for i in range(90)] + [[t] for t in titles for _ in range(3)]
+    tracker = ScreenTextTracker(FrameScriptReader(script, frames), prefilter=None)
+    texts = {text for _, _, text in _run(tracker, frames, 160.0)}
+    assert set(titles) <= texts
+    assert tracker.stats.budget_skipped > 0  # the credits were thinned
+
+
+class FrameScriptReader(ScriptedReader):
+    """Returns the script entry of the frame being read (a fixed video), whichever frames the tracker skips."""
+
+    def __init__(self, script, frames: list[SampledFrame]):
+        super().__init__(script)
+        for i, frame in enumerate(frames):
+            frame.image[0, 0, :2] = (i % 256, i // 256)
+
+    def read(self, image):
+        self.calls += 1
+        return [(text, 0.9, self.box) for text in self.script[int(image[0, 0, 0]) + 256 * int(image[0, 0, 1])]]
+
+
+def test_budget_settings_are_part_of_the_stage_name():
+    tracker = ScreenTextTracker(ScriptedReader([[]]), budget=ReadBudget(per_minute=12, burst=5, line_cost=0.5))
+    assert tracker.name.startswith("scripted ")
+    assert "budget=12/min burst=5 line_cost=0.5" in tracker.name and "interval=1" in tracker.name
+    assert "budget=none" in ScreenTextTracker(ScriptedReader([[]]), budget=None).name
+
+
+@pytest.mark.parametrize("bad", [dict(per_minute=-1), dict(burst=0), dict(line_cost=-0.1)])
+def test_bad_budget_is_a_config_error(bad):
+    with pytest.raises(ConfigError):
+        ReadBudget(**bad)
