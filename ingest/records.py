@@ -48,6 +48,9 @@ class UtteranceRec:
     words: tuple[WordRec, ...] = ()
     language: str | None = None
     speaker: str | None = None
+    language_prob: float | None = None  # posterior of ``language`` from identification; None: set by config
+    quality: str = "ok"  # "ok" | "low" (see ingest/asr_guards.py)
+    flags: tuple[str, ...] = ()  # why the quality is low
 
 
 @dataclass(frozen=True)

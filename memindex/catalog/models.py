@@ -135,6 +135,11 @@ class Utterance(Base):
     text: Mapped[str] = mapped_column(Text)
     speaker: Mapped[str | None] = mapped_column(String(64), nullable=True)
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Posterior of ``language`` from identification before transcription (None: language set by config).
+    language_prob: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # "ok" | "low": low-quality speech is kept, flagged, for search to rank lower (ingest/asr_guards.py).
+    quality: Mapped[str] = mapped_column(String(8), default="ok", server_default="ok")
+    flags: Mapped[str | None] = mapped_column(Text, nullable=True)  # comma-separated reasons for "low"
 
 
 class Word(Base):

@@ -1,0 +1,89 @@
+"""Hallucination guards: decoding settings that stop whisper's loops early, and flags on what still looks
+wrong. Flagged utterances are kept (quality ``low``) so search can rank them lower; nothing is dropped.
+
+Flags (``UtteranceRec.flags``, stored comma-separated in ``utterances.flags``):
+
+    compression         gzip compression ratio above the threshold: repetitive text, whisper's loop signal
+    low-logprob         average token log-probability below the threshold: the model was guessing
+    no-speech           whisper's no-speech probability above its threshold while the text is not confident
+                        (average log-probability below half the threshold): probably not speech at all. A high
+                        no-speech probability alone is common on clean telephone-band speech, so it is no flag
+    repeated-ngram      a word n-gram (n <= 4) repeated ``max_repeats`` times in a row inside the utterance
+    repeats-previous    the same text (3 words or more) as the utterance just before it: a loop across windows
+    language-uncertain  the language's posterior was below ``LanguageRouting.min_prob``
+    no-model            no configured model covers the region's language: stored without text
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GuardConfig", "SegmentGuard", "repeated_ngram", "quality_of"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """Thresholds are faster-whisper's own defaults; the temperature ladder is shorter than its six steps so
+    a window that keeps failing costs at most three decodes (ASR stays >= 10x real time on 2 cores)."""
+
+    temperatures: tuple[float, ...] = (0.0, 0.4, 0.8)
+    compression_ratio: float = 2.4
+    log_prob: float = -1.0
+    no_speech: float = 0.6
+    max_repeats: int = 4  # an n-gram this many times in a row inside one utterance
+    recent: int = 1  # an utterance equal to one of this many just before it
+
+    def decode_options(self) -> dict[str, Any]:
+        """The keyword arguments for ``WhisperModel.transcribe`` that bound loops and fallbacks."""
+        return dict(
+            temperature=list(self.temperatures),
+            compression_ratio_threshold=self.compression_ratio,
+            log_prob_threshold=self.log_prob,
+            no_speech_threshold=self.no_speech,
+            condition_on_previous_text=False,  # one bad window cannot seed the next one's loop
+        )
+
+
+def repeated_ngram(words: list[str], max_repeats: int, longest: int = 4) -> bool:
+    """Whether some n-gram (1 <= n <= ``longest``) occurs ``max_repeats`` or more times back to back."""
+    for n in range(1, longest + 1):
+        for i in range(len(words) - n * max_repeats + 1):
+            gram = words[i : i + n]
+            if all(words[i + k * n : i + (k + 1) * n] == gram for k in range(1, max_repeats)):
+                return True
+    return False
+
+
+def quality_of(flags: tuple[str, ...]) -> str:
+    return "low" if flags else "ok"
+
+
+class SegmentGuard:
+    """Flags for a stream of whisper segments (one per run of speech): signals, n-grams, cross-segment loops."""
+
+    def __init__(self, cfg: GuardConfig) -> None:
+        self._cfg = cfg
+        self._recent: deque[str] = deque(maxlen=max(cfg.recent, 1))
+
+    def flags(self, seg: Any, text: str) -> tuple[str, ...]:
+        cfg, out = self._cfg, []
+        if getattr(seg, "compression_ratio", 0.0) > cfg.compression_ratio:
+            out.append("compression")
+        if getattr(seg, "avg_logprob", 0.0) < cfg.log_prob:
+            out.append("low-logprob")
+        logprob = getattr(seg, "avg_logprob", 0.0)
+        if getattr(seg, "no_speech_prob", 0.0) > cfg.no_speech and logprob < cfg.log_prob / 2:
+            out.append("no-speech")
+        words = [w.lower() for w in _WORD.findall(text)]
+        if repeated_ngram(words, cfg.max_repeats):
+            out.append("repeated-ngram")
+        key = " ".join(words)
+        if len(words) >= 3 and cfg.recent > 0 and key in self._recent:
+            out.append("repeats-previous")
+        self._recent.append(key)
+        return tuple(out)
