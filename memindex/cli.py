@@ -200,6 +200,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
+def cmd_sql(args: argparse.Namespace) -> int:
+    from memindex.analytics import format_rows, run_sql
+
+    cols, rows = run_sql(_open(args).store, args.query)
+    print(format_rows(cols, rows, args.format))
+    if not rows:
+        print("(no rows)", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from memindex.analytics import export_parquet
+
+    counts = export_parquet(_open(args).store, args.folder)
+    for view, n in counts.items():
+        print(f"{view}.parquet: {n} rows", file=sys.stderr)
+    return 0
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     result = _open(args).backfill(args.stage)
     _print_json(result)
@@ -339,6 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check", cmd_check, "Verify the store: catalog, tier checksums and vectors, media, temp files.")
     p.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt from the catalog")
     p.add_argument("--json", action="store_true")
+
+    p = add("sql", cmd_sql, "Read-only SQL (DuckDB) over the catalog's views; see docs/analytics.md.")
+    p.add_argument("query", help='e.g. "SELECT name, duration FROM videos"')
+    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
+
+    p = add("export", cmd_export, "Write every analytics view as a Parquet file into FOLDER.")
+    p.add_argument("folder")
+    p.add_argument("--format", default="parquet", choices=["parquet"])
 
     p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
     p.add_argument("--stage", default="visual")
