@@ -22,7 +22,7 @@ from ingest.failures import file_error, store_fault
 from ingest.visual_pass import run_visual_pass
 from memindex.catalog.models import READY, StageRun, Video
 from memindex.encoders.base import FrameEmbedder
-from memindex.errors import MediaError, MemIndexError, StageError
+from memindex.errors import MediaError, MemIndexError, StageError, StoreError
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.store import Store
 
@@ -235,6 +235,8 @@ class Ingester:
 
         try:
             consolidate(self.store, vid, self.cfg.semantic)
+        except StoreError:
+            raise  # the store itself failed: the batch stops, not just this stage
         except MemIndexError as exc:
             log.error("semantic stage FAILED for video %s: %s (`memindex rebuild --stage semantic` retries)",
                       vid, exc)
@@ -247,6 +249,8 @@ class Ingester:
         """A failed ASR stage is recorded and reported loudly; the video's other tiers still land."""
         try:
             future.result()
+        except StoreError:
+            raise
         except MemIndexError as exc:
             log.error("speech stage FAILED for video %s: %s (re-run ingest to retry it)", vid, exc)
             with self.store.write() as txn:

@@ -313,3 +313,26 @@ def test_unwritable_store_files_stop_the_batch(tmp_path, clip, light_config, cap
     report = json.loads(out)
     assert report["stopped"]["code"] == "read_only" and report["stopped"]["not_tried"] == 1
     assert _names(report["failed"]) == ["a.mp4"] and "Read-only file system" in err
+
+
+@pytest.mark.parametrize("stage", ["semantic", "speech"])
+def test_store_fault_inside_a_stage_stops_the_batch(tmp_path, light_config, monkeypatch, stage) -> None:
+    """Stages record their own failures and go on, but not a failure of the store: that stops the batch."""
+    from memindex.errors import StoreFullError
+
+    paths = [tmp_path / f"{n}.mp4" for n in ("a", "b")]
+    for i, p in enumerate(paths):
+        make_video(p, [Scene(0.6, 40 + 60 * i)], size=(96, 64), tone_hz=440.0)
+
+    def full(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise StoreFullError("the catalog cannot be written: database or disk is full", path=str(tmp_path))
+
+    if stage == "semantic":
+        monkeypatch.setattr("ingest.semantic.consolidate", full)
+    else:
+        monkeypatch.setattr(pipeline.Ingester, "_speech", full)
+    index = memindex.open(tmp_path / "store", config=light_config)
+    cfg = IngestConfig(asr=AsrConfig(enabled=stage == "speech"), ocr=OcrConfig(enabled=False))
+    report = index.ingest(paths, config=cfg)
+    assert report.stopped is not None and report.stopped["code"] == "store_full" and report.stopped["not_tried"] == 1
+    assert _names(report.failed) == ["a.mp4"] and not report.ingested
