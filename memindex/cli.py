@@ -15,7 +15,7 @@ from memindex.errors import MemIndexError
 __all__ = ["main", "build_parser"]
 
 log = logging.getLogger("memindex.cli")
-DEFAULT_STORE = os.environ.get("MEMINDEX_STORE", "memindex-store")
+FALLBACK_STORE = "memindex-store"
 
 
 def _open(args: argparse.Namespace, create: bool = False) -> Any:
@@ -142,6 +142,8 @@ def cmd_videos(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.html:
+        return _show_html(args)
     tree = _open(args).browse(args.video, level=args.level)
     if args.json:
         _print_json({"segments": tree})
@@ -159,14 +161,52 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_html(args: argparse.Namespace) -> int:
+    """``show VIDEO --html OUT.html``: the web UI's video page as one self-contained file."""
+    from pathlib import Path
+
+    from memindex.api import MemoryIndex
+    from memindex.errors import ConfigError
+    from memindex.server.ui_timeline import export_html
+
+    index = _open(args)
+    if not isinstance(index, MemoryIndex):
+        raise ConfigError("--html needs a local store directory, not a server URL")
+    out = Path(args.html)
+    try:
+        out.write_text(export_html(index, args.video), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", path=str(out)) from exc
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_transcript(args: argparse.Namespace) -> int:
+    from memindex.subtitles import to_srt, to_vtt
+
     utts = _open(args).transcript(args.video, args.start, args.end)
-    if args.json:
+    fmt = "json" if args.json else args.format
+    if not utts:
+        print("(no speech in this span)", file=sys.stderr)
+    if fmt == "json":
         _print_json({"utterances": utts})
+    elif fmt in ("srt", "vtt"):
+        sys.stdout.write((to_srt if fmt == "srt" else to_vtt)(utts))
     else:
         for u in utts:
-            print(f"{_hms(u['start'])}-{_hms(u['end'])} {u['speaker'] or ''} {u['text']}")
+            print(f"{_hms(u['start'])}-{_hms(u['end'])} {u['speaker'] or ''} {_printable(u['text'])}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from memindex.doctor import diagnose, render
+
+    report = diagnose(args.store, args.collection)
+    if args.json:
+        _print_json(report)
+    else:
+        print(render(report))
+    return 0 if report["ok"] else 1
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -295,14 +335,18 @@ def _add_entities(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from memindex import __version__
+
     parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"memindex {__version__}")
+    parser.add_argument("--store", help=f"store directory (env MEMINDEX_STORE, else ./{FALLBACK_STORE})")
+    parser.add_argument("--collection", help="collection inside the store (default: default)")
+    sub = parser.add_subparsers(dest="command")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("--store", default=DEFAULT_STORE, help="store directory (env MEMINDEX_STORE)")
-        p.add_argument("--collection", default="default", help="collection inside the store")
+        _store_args(p)
         p.set_defaults(fn=fn)
         return p
 
@@ -344,11 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video")
     p.add_argument("--level", default="video", help="top level to start from")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--html", metavar="OUT.html", help="write the video's timeline as a self-contained HTML report")
 
     p = add("transcript", cmd_transcript, "Print a video's transcript (optionally a time span).")
     p.add_argument("video")
     p.add_argument("--start", type=float)
     p.add_argument("--end", type=float)
+    p.add_argument("--format", default="text", choices=["text", "srt", "vtt", "json"])
+    p.add_argument("--json", action="store_true", help="same as --format json")
+
+    p = add("doctor", cmd_doctor, "Report models, extras, ffmpeg, GPU and the store's health.")
     p.add_argument("--json", action="store_true")
 
     p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
@@ -390,7 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "fn", None) is None:  # bare `memindex`
+        parser.print_help()
+        return 0
+    # The environment is read here, once, at the app floor.
+    args.store = getattr(args, "store", None) or os.environ.get("MEMINDEX_STORE") or FALLBACK_STORE
+    args.collection = getattr(args, "collection", None) or "default"
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
