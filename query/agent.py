@@ -14,6 +14,8 @@ from typing import Any
 
 from memindex.errors import MemIndexError, QueryError
 from memindex.search import coverage
+from query.abstain import THRESHOLD, Support, support
+from query.compose import Draft, extractive, from_model, not_found
 from query.plan import Catalog, Plan, make_plan
 from query.sufficiency import Verdict, judge
 from query.tools import Evidence, Toolbox, ToolResult
@@ -66,15 +68,22 @@ class Step:
 
 @dataclass
 class Answer:
+    """``citations`` are exactly the moments ``answer`` uses (empty when it abstains); ``evidence`` is what
+    the agent found, best first (when it abstains: the nearest candidates, which are not answers)."""
+
     answer: str
     confidence: float
     evidence: list[Evidence]
     trace: list[Step]
     cost: dict[str, Any]
     plan: dict = field(default_factory=dict)
+    abstained: bool = False
+    citations: list[Evidence] = field(default_factory=list)
+    support: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "confidence": round(self.confidence, 3),
+        return {"answer": self.answer, "confidence": round(self.confidence, 3), "abstained": self.abstained,
+                "citations": [e.to_dict() for e in self.citations], "support": self.support,
                 "evidence": [e.to_dict() for e in self.evidence], "trace": [s.to_dict() for s in self.trace],
                 "cost": self.cost}
 
@@ -90,8 +99,8 @@ class State:
     trace: list[Step] = field(default_factory=list)
     last: ToolResult | None = None
     resolved: list[Evidence] = field(default_factory=list)
-    answer_text: str | None = None
-    resolved_confidence: float | None = None
+    draft: Draft | None = None  # the answer a strategy resolved (else: extractive from the best evidence)
+    min_confidence: float = THRESHOLD
     tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
     verdict: Verdict = field(default_factory=Verdict)
@@ -157,13 +166,17 @@ class Agent:
 
     def _loop(self, question: str, *, max_steps: int = 4, max_seconds: float | None = None,
               max_tokens: int | None = None, videos: Sequence[str] | None = None, llm: Any = None,
-              budget: Budget | None = None) -> Iterator[Step | Answer | dict]:
+              budget: Budget | None = None, min_confidence: float | None = None) -> Iterator[Step | Answer | dict]:
         if not isinstance(question, str) or not question.strip():
             raise QueryError("the question is empty")
+        if min_confidence is not None and not (isinstance(min_confidence, (int, float)) and 0 <= min_confidence <= 1):
+            raise QueryError(f"min_confidence must be a number from 0 to 1, not {min_confidence!r}")
         budget = budget or Budget(max_steps, max_seconds, max_tokens)
         vids = [self.tools.video_id(v) for v in videos] if videos else None
         catalog = Catalog.of(self.index)
         state = State(make_plan(question, catalog, vids), budget, catalog)
+        if min_confidence is not None:
+            state.min_confidence = float(min_confidence)
         yield {"type": "plan", **state.plan.to_dict()}
         policy = self._policy(state, llm)
         while (reason := state.spent()) is None:
@@ -207,15 +220,38 @@ class Agent:
 
     def _answer(self, state: State, policy: Any) -> Answer:
         ranked = state.ranked()
-        verdict = judge(state.plan.terms, ranked, state.plan.phrases) if ranked else state.verdict
-        text = policy.answer_text(state) or state.answer_text or extractive(ranked)
-        confidence = verdict.confidence if state.resolved_confidence is None else state.resolved_confidence
+        draft, sup, conf = _draft(state, policy, ranked)
+        abstained = draft is None or not draft.found or not draft.cites or conf < state.min_confidence
+        if abstained:
+            reason = "no evidence" if not ranked else ("" if draft is None or draft.found else "no occurrence")
+            text = not_found(" ".join(state.plan.terms) or state.plan.question, ranked, state.plan.terms, reason)
+        else:
+            assert draft is not None
+            text = draft.text
         cost = {"steps": state.steps, "seconds": round(state.elapsed(), 4), "tokens": state.tokens,
                 "llm_calls": len([s for s in state.trace if s.tool == "llm"]) + getattr(policy, "calls", 0),
                 "budget": {"max_steps": state.budget.max_steps, "max_seconds": state.budget.max_seconds,
                            "max_tokens": state.budget.max_tokens}, "stopped": _stopped(state)}
-        return Answer(answer=text, confidence=round(confidence, 3), evidence=ranked[:10],
-                      trace=state.trace, cost=cost, plan=state.plan.to_dict())
+        return Answer(answer=text, confidence=round(conf, 3), evidence=ranked[:10], trace=state.trace, cost=cost,
+                      plan=state.plan.to_dict(), abstained=abstained,
+                      citations=[] if abstained or draft is None else list(draft.cites),
+                      support={**sup.to_dict(), "threshold": state.min_confidence})
+
+
+def _draft(state: State, policy: Any, ranked: list[Evidence]) -> tuple[Draft | None, Support, float]:
+    """The answer (the policy's own text, a strategy's resolution, or extractive), its support and confidence:
+    the calibrated support, capped by the model's own confidence when a model answered."""
+    p = state.plan
+    model_text = policy.answer_text(state)
+    model_conf = getattr(policy, "confidence", None)
+    if model_text:
+        draft, said = from_model(model_text, ranked, p.terms)
+        model_conf = said if model_conf is None else model_conf
+    else:
+        draft, model_conf = state.draft or extractive(p.terms, ranked), None
+    sup = support(draft.support_on(p.terms), p.phrases, ranked) if draft is not None else Support()
+    conf = sup.confidence if model_conf is None else min(sup.confidence, float(model_conf))
+    return draft, sup, conf
 
 
 def _stopped(state: State) -> str:
@@ -227,22 +263,3 @@ def _stopped(state: State) -> str:
 
 def _flat(text: str) -> str:
     return " ".join(re.findall(r"[\w']+", text.lower()))
-
-
-def hms(t: float) -> str:
-    m, s = divmod(max(0.0, t), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{int(s):02d}" if h else f"{m}:{int(s):02d}"
-
-
-def cite(e: Evidence) -> str:
-    return f"{os.path.basename(e.uri) or e.video_id} {hms(e.start)}-{hms(e.end)}"
-
-
-def extractive(ranked: Sequence[Evidence]) -> str:
-    """Without an LLM: the best evidence's text with where it is."""
-    if not ranked:
-        return "No evidence found in this store."
-    top = ranked[0]
-    body = top.text.strip() or f"({top.modality} moment)"
-    return f"{body} [{cite(top)}]"

@@ -106,7 +106,8 @@ class LLMPolicy:
 
     def _reply_open(self, state: State, note: str | None = None) -> None:
         for call in [*([self._open] if self._open else []), *(self._queue if note else [])]:
-            body = {"error": note} if note else (state.last.for_llm() if state.last else {"count": 0})
+            body = {"error": note} if note else (state.last.for_llm(terms=state.plan.terms) if state.last
+                                                 else {"count": 0})
             self.messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(body)})
         self._open = None
         if note:
@@ -144,8 +145,8 @@ class LLMPolicy:
             yield state.trace[-1]
 
     def answer_text(self, state: State) -> str | None:
+        """The model's final text; the agent scrubs it, cites it and abstains under the same rules as the
+        deterministic answer (``query.compose.from_model``, ``query.abstain``)."""
         if self.fallback is not None:
             return self.fallback.answer_text(state)
-        if self.confidence is not None:
-            state.resolved_confidence = self.confidence
         return self.final

@@ -21,7 +21,8 @@ _META = frozenset(
     "on-screen text written video clip part scene voice next come comes comes does follow follows followed "
     "exactly right just immediately directly much many long often seconds minutes point place reader narrator "
     "person man woman someone's same other answer answers reply replies respond responds "
-    "response".split())
+    "response caller callers about being explain explains explained describe describes described discuss "
+    "discusses discussed credit credits credited".split())
 _SPEECH = frozenset("say said says speak speaks spoken speaker mention mentioned talk voice hear heard read reads "
                     "line quote words introduce introduces introduced asks ask call caller answer".split())
 _SCREEN = frozenset("screen on-screen title credits written caption sign displayed shown banner".split())

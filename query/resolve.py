@@ -4,27 +4,17 @@ right after/before it, count occurrences. Pure functions over tool results, easy
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from query.hygiene import matches
+from query.hygiene import norm as _norm
 from query.tools import Evidence
 
-__all__ = ["tighten", "neighbour_words", "timeline", "count_occurrences", "matches"]
+__all__ = ["tighten", "neighbour_words", "timeline", "count_occurrences", "read_spans", "matches"]
 
 _WORD = re.compile(r"[\w']+")
 _GAP, _MAX_SPAN = 1.0, 12.0
-
-
-def _norm(w: str) -> str:
-    return w.lower().strip(" .,;:!?\"'-")
-
-
-def matches(word: str, term: str) -> bool:
-    """Exact, or the same stem for words of 4+ letters (movie/movies, press/pressing is not)."""
-    a, b = _norm(word), term.lower()
-    if a == b:
-        return True
-    return len(a) >= 4 and len(b) >= 4 and a[:4] == b[:4] and abs(len(a) - len(b)) <= 2
 
 
 def _words(raw: Sequence[dict]) -> list[dict]:
@@ -52,7 +42,8 @@ def tighten(anchor: Evidence, raw: Sequence[dict], terms: Sequence[str]) -> Evid
     assert best is not None
     a, b = best[2], best[3]
     text = " ".join(w["text"].strip() for w in words[a : b + 1])
-    return replace(anchor, start=words[a]["start"], end=words[b]["end"], text=text, level="words")
+    return replace(anchor, start=words[a]["start"], end=words[b]["end"], text=text, level="words", tier="speech",
+                   modality="speech")
 
 
 def neighbour_words(raw: Sequence[dict], anchor: Evidence, *, after: bool, uri: str) -> Evidence | None:
@@ -96,22 +87,73 @@ def timeline(items: Sequence[Evidence], anchor: Evidence, *, after: bool) -> Evi
     return replace(group[0], end=max(e.end for e in group), text=" / ".join(e.text for e in group))
 
 
-def count_occurrences(items: Sequence[Evidence], terms: Sequence[str]) -> tuple[int, list[Evidence]]:
-    """Occurrences of the key terms together, one per distinct moment (overlapping items merge)."""
+def read_spans(items: Sequence[Evidence], terms: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """Per video, the span covering every moment whose text holds all the key terms (segments included):
+    reading the transcript there finds each mention at its words."""
+    spans: dict[str, tuple[float, float]] = {}
+    for e in items:
+        if e.tier == "visual" or not terms or _n(e.text, terms) == 0:
+            continue
+        lo, hi = spans.get(e.video_id, (e.start, e.end))
+        spans[e.video_id] = (min(lo, e.start), max(hi, e.end))
+    return spans
+
+
+def _n(text: str, terms: Sequence[str]) -> int:
+    words = _WORD.findall(text)
+    return min(sum(1 for w in words if matches(w, t)) for t in terms)
+
+
+def count_occurrences(items: Sequence[Evidence], terms: Sequence[str],
+                      transcripts: Mapping[str, Sequence[dict]] | None = None,
+                      uris: Mapping[str, str] | None = None) -> tuple[int, list[Evidence]]:
+    """Occurrences of the key terms, each counted once at its finest level: the words of a transcript read
+    (``transcripts``: video id → utterance rows with words) where there is one, else the speech and screen
+    rows among ``items``. Segments (video, chapter, event, shot), facts and keyframes never count: they only
+    contain moments. Overlapping rows of one moment count once; a line on screen over consecutive frames is
+    one appearance."""
     if not terms:
         return 0, []
+    read = transcripts or {}
     moments: list[tuple[int, Evidence]] = []
-    for e in sorted(items, key=lambda e: e.start):
-        words = _WORD.findall(e.text)
-        n = min(sum(1 for w in words if matches(w, t)) for t in terms)
+    for vid, rows in read.items():
+        moments += _spoken(rows, terms, vid, (uris or {}).get(vid, ""))
+    fine = [e for e in items if e.tier in ("speech", "screen") and not (e.tier == "speech" and e.video_id in read)]
+    for e in sorted(fine, key=lambda e: (e.start, -e.duration)):
+        n = _n(e.text, terms)
         if n == 0:
             continue
         dup = next((i for i, (_, m) in enumerate(moments)
                     if m.video_id == e.video_id and m.tier == e.tier and e.start < m.end - 0.01), None)
         if dup is None:
             moments.append((n, e))
-        elif e.tier == "screen":
-            continue  # the same text seen on consecutive frames is one appearance
-        else:
+        elif e.tier == "speech":
             moments[dup] = (max(n, moments[dup][0]), moments[dup][1])
+    moments.sort(key=lambda m: (m[1].video_id, m[1].start))
     return sum(n for n, _ in moments), [m for _, m in moments]
+
+
+def _spoken(rows: Sequence[dict], terms: Sequence[str], vid: str, uri: str) -> list[tuple[int, Evidence]]:
+    """Mentions in transcript rows: one per matching word for one term; one per utterance (counted as often
+    as its rarest term) for several."""
+    out: list[tuple[int, Evidence]] = []
+    seen: set[float] = set()
+    for u in rows:
+        words = u.get("words") or [{"start": u["start"], "end": u["end"], "text": u["text"]}]
+        n = _n(" ".join(w["text"] for w in words), terms)
+        if n == 0:
+            continue
+        if len(terms) == 1 and u.get("words"):
+            for w in words:
+                if matches(w["text"], terms[0]) and round(w["start"], 2) not in seen:
+                    seen.add(round(w["start"], 2))
+                    out.append((1, _mention(vid, uri, u, w["start"], w["end"], "words")))
+        elif round(u["start"], 2) not in seen:
+            seen.add(round(u["start"], 2))
+            out.append((n, _mention(vid, uri, u, u["start"], u["end"], "utterance")))
+    return out
+
+
+def _mention(vid: str, uri: str, u: dict, start: float, end: float, level: str) -> Evidence:
+    return Evidence(video_id=vid, uri=uri, start=start, end=end, level=level, tier="speech", modality="speech",
+                    score=0.0, text=u["text"].strip(), source="transcript")

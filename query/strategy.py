@@ -14,13 +14,14 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from query.resolve import count_occurrences, neighbour_words, tighten, timeline
+from query.agent import Action
+from query.compose import Draft, cite, hms, quote
+from query.plan import key_terms
+from query.resolve import count_occurrences, neighbour_words, read_spans, tighten, timeline
 from query.tools import Evidence
 
 if TYPE_CHECKING:
     from query.agent import State
-
-from query.agent import Action, cite, hms
 
 __all__ = ["RulePolicy"]
 
@@ -100,9 +101,9 @@ def _range(state: State) -> Strategy:
             found += [e for e in state.last.items if e.start >= p.range[0] - 1 and (end is None or e.start <= end)]
     found.sort(key=lambda e: (e.video_id, e.start))
     state.resolved = found[:10]
-    if found:
-        state.answer_text = " / ".join(f"{e.text} [{cite(e)}]" for e in found[:5])
-        state.resolved_confidence = 0.8
+    used = [e for e in found if e.text.strip()][:5]
+    text = " / ".join(f"{quote(e)} [{cite(e)}]" for e in used)
+    state.draft = Draft(text, used, found=bool(used))
 
 
 def _read_tools(modality: str | None) -> tuple[str, ...]:
@@ -117,7 +118,6 @@ def _relative(state: State) -> Strategy:
     anchor = _best(state)
     if anchor is None:
         return
-    anchor_conf = state.verdict.confidence
     if p.target_terms:  # a named target: search for it on the right side of the anchor
         tr = (anchor.end, math.inf) if after else (0.0, anchor.start)
         yield _search(state, " ".join(p.target_terms), videos=[anchor.video_id], time_range=tr)
@@ -126,12 +126,13 @@ def _relative(state: State) -> Strategy:
                 and e.signals.get("coverage", 0.0) >= 0.99]
         if side:
             top = min(side, key=lambda e: e.start - anchor.end if after else anchor.start - e.end)
-            _resolve(state, [top, anchor], anchor_conf)
+            _resolve(state, top, anchor, target_found=True)
             return
-    found: list[Evidence] = []
+    found: list[tuple[Evidence, Evidence]] = []
     lo, hi = (anchor.start - 1, anchor.end + 120) if after else (max(0.0, anchor.start - 120), anchor.end + 1)
     for tool in _read_tools(p.modality if p.modality else ("speech" if anchor.modality == "speech" else None)):
         yield Action(tool, {"video": anchor.video_id, "start": lo, "end": hi})
+        tight = anchor
         if tool == "transcript":
             words = tuple(w for ph in p.phrases for w in ph.split()) or p.terms
             tight = tighten(anchor, state.last.raw, words)
@@ -139,19 +140,21 @@ def _relative(state: State) -> Strategy:
         else:
             nxt = timeline(state.last.items, anchor, after=after)
         if nxt is not None:
-            found.append(nxt)
+            found.append((nxt, tight))
     if found:
-        near = min(found, key=lambda e: abs(e.start - anchor.end) if after else abs(anchor.start - e.end))
-        _resolve(state, [near, anchor], anchor_conf)
+        near, tight = min(found, key=lambda f: abs(f[0].start - anchor.end) if after else abs(anchor.start - f[0].end))
+        _resolve(state, near, tight)
 
 
-def _resolve(state: State, chosen: list[Evidence], conf: float) -> None:
-    target = chosen[0]
+def _resolve(state: State, target: Evidence, anchor: Evidence, target_found: bool = False) -> None:
+    """The answer of after/before: the target's words, cited, and the anchor they follow (or precede)."""
+    p = state.plan
     target.score = max(target.score, state.ranked()[0].score if state.pool else 0.0)
-    state.resolved = chosen
-    state.resolved_confidence = round(0.85 * max(conf, 0.3), 3)
-    rel = state.plan.relation
-    state.answer_text = f"{target.text} [{cite(target)}] ({rel} {chosen[1].text[:60]!r} at {hms(chosen[1].start)})"
+    state.resolved = [target, anchor]
+    text = (f"{quote(target, p.target_terms)} [{cite(target)}], right {p.relation} "
+            f"{quote(anchor, p.terms, 12)} [{cite(anchor)}]")
+    grounds = [(anchor, p.terms), *([(target, p.target_terms)] if target_found else [])]
+    state.draft = Draft(text, [target, anchor], grounds=grounds)
 
 
 def _first_last(state: State) -> Strategy:
@@ -181,18 +184,36 @@ def _first_last(state: State) -> Strategy:
 def _resolve_single(state: State, pick: Evidence, label: str) -> None:
     pick.score = max(pick.score, state.ranked()[0].score if state.pool else 0.0)
     state.resolved = [pick]
-    state.resolved_confidence = round(max(0.4, state.verdict.confidence), 3)
-    state.answer_text = f"{label}: {pick.text} [{cite(pick)}]"
+    state.draft = Draft(f"{label}: {quote(pick, state.plan.terms)} [{cite(pick)}]", [pick])
+
+
+_MAX_CITED = 20
 
 
 def _count(state: State) -> Strategy:
+    """Search the fine tiers wide, then read the transcript where anything matched (segments included) and
+    count the words themselves: each mention once, at its word, however many levels matched it."""
     p = state.plan
-    yield _search(state, p.query or p.question, k=100)
-    n, moments = count_occurrences(state.last.items, p.terms)
+    tiers = [t for t in p.tiers if t in ("speech", "screen")] or ["speech", "screen"]
+    yield _search(state, p.query or p.question, k=100, tiers=tiers)
+    items = list(state.last.items)
+    words: dict[str, list[dict]] = {}
+    _count_draft(state, items, words)
+    if "speech" not in tiers:
+        return
+    for vid, (lo, hi) in read_spans(items, p.terms).items():
+        yield Action("transcript", {"video": vid, "start": lo, "end": hi})
+        words[vid] = list(state.last.raw)
+        _count_draft(state, items, words, uri=state.last.items[0].uri if state.last.items else "")
+
+
+def _count_draft(state: State, items: list[Evidence], words: dict[str, list[dict]], uri: str = "") -> None:
+    n, moments = count_occurrences(items, state.plan.terms, words, uris={e.video_id: e.uri for e in items})
     state.resolved = moments[:10]
-    state.resolved_confidence = 0.7 if n else 0.3
-    where = ", ".join(hms(e.start) for e in moments[:10])
-    state.answer_text = f"{n} time{'s' if n != 1 else ''}" + (f" (at {where})" if moments else "")
+    cited = moments[:_MAX_CITED]
+    more = f" (the first {len(cited)} cited)" if len(moments) > len(cited) else ""
+    text = f"{n} time{'s' if n != 1 else ''}{more}: " + ", ".join(f"[{cite(m)}]" for m in cited)
+    state.draft = Draft(text, cited, found=n > 0)
 
 
 def _span(state: State) -> Strategy:
@@ -206,10 +227,11 @@ def _span(state: State) -> Strategy:
         return
     first, second = sorted((a, b), key=lambda e: e.start)
     state.resolved = [a, b] if a.key() != b.key() else [a]
-    state.resolved_confidence = round(0.8 * min(1.0, 0.5 + 0.5 * state.verdict.confidence), 3)
     gap = second.start - first.start
-    state.answer_text = (f"about {gap:.0f} seconds ({hms(gap)}): {first.text[:60]!r} at {hms(first.start)}, "
-                         f"{second.text[:60]!r} at {hms(second.start)}")
+    terms = {id(a): p.terms, id(b): key_terms(p.query2 or p.query)}
+    text = (f"about {gap:.0f} seconds ({hms(gap)}) between {quote(first, terms[id(first)], 12)} "
+            f"[{cite(first)}] and {quote(second, terms[id(second)], 12)} [{cite(second)}]")
+    state.draft = Draft(text, list(state.resolved), grounds=[(a, terms[id(a)]), (b, terms[id(b)])])
 
 
 _STRATEGIES = {"locate": _locate, "range": _range, "after": _relative, "before": _relative,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from memindex.errors import NotFoundError, QueryError
@@ -26,9 +26,20 @@ class Evidence(Hit):
     source: str = "search"
 
     def to_dict(self) -> dict:
+        """The public view: ``text`` is what was said or shown there (no segment-description scaffolding)."""
+        from query.hygiene import spoken_text
+
         out = {k: getattr(self, k) for k in EVIDENCE_KEYS}
         out["start"], out["end"], out["score"] = round(self.start, 3), round(self.end, 3), round(self.score, 4)
+        out["text"] = spoken_text(self)
         return out
+
+    @classmethod
+    def of(cls, hit: Hit) -> Evidence:
+        """A search hit as evidence, every field of ``Hit`` kept (``confidence`` too, where the search sets it)."""
+        values = {f.name: getattr(hit, f.name) for f in fields(Hit) if f.init}
+        values["signals"] = dict(hit.signals)
+        return cls(**values, source="search")
 
     def key(self) -> tuple:
         return (self.video_id, self.tier, self.level, round(self.start, 1), round(self.end, 1))
@@ -50,11 +61,14 @@ class ToolResult:
     note: str = ""
     raw: list[dict] = field(default_factory=list)
 
-    def for_llm(self, limit: int = 8, chars: int = 240) -> dict:
-        """A compact view of the result for a chat message."""
+    def for_llm(self, limit: int = 8, chars: int = 240, terms: tuple[str, ...] = ()) -> dict:
+        """A compact view of the result for a chat message: what was said or shown (the part holding the
+        question's ``terms``), never the segment descriptions' scaffolding."""
+        from query.hygiene import spoken_text
+
         items = [{"video": os.path.basename(e.uri), "video_id": e.video_id, "start": round(e.start, 2),
                   "end": round(e.end, 2), "tier": e.tier, "level": e.level, "score": round(e.score, 3),
-                  "text": e.text[:chars]} for e in self.items[:limit]]
+                  "text": spoken_text(e, terms, 40)[:chars]} for e in self.items[:limit]]
         out: dict[str, Any] = {"count": len(self.items), "items": items}
         if self.note:
             out["note"] = self.note
@@ -130,9 +144,7 @@ class Toolbox:
                videos: list[str] | None = None, time_range: Any = None, k: int = 10) -> ToolResult:
         hits = self.index.search(query, k=int(k), tiers=tiers, levels=levels, videos=videos,
                                  time_range=_range(time_range))
-        items = [Evidence(video_id=h.video_id, uri=h.uri, start=h.start, end=h.end, level=h.level, tier=h.tier,
-                          modality=h.modality, score=h.score, text=h.text, keyframe=h.keyframe,
-                          source="search", signals=dict(h.signals)) for h in hits]
+        items = [Evidence.of(h) for h in hits]
         args = {"query": query, "tiers": tiers, "levels": levels, "videos": videos, "time_range": time_range,
                 "k": k}
         return ToolResult("search", {a: v for a, v in args.items() if v is not None}, items)
@@ -189,8 +201,11 @@ class Toolbox:
 
 
 def segment_text(node: dict) -> str:
-    return " ".join(t for t in (node.get("summary"), node.get("caption"), node.get("transcript"),
-                                node.get("ocr")) if t)
+    """A browsed segment in the episodic tier's own layout (summary, then labelled sections), so answers
+    take its spoken and on-screen parts the same way (``query.hygiene.sections``)."""
+    parts = [node.get("summary") or "", *(f"{label}{node[k]}" for k, label in (
+        ("caption", "Seen: "), ("transcript", "Said: "), ("ocr", "On screen: ")) if node.get(k))]
+    return "\n".join(p for p in parts if p)
 
 
 def _mention_list(found: object) -> list[dict]:

@@ -16,7 +16,7 @@ from tests.query.conftest import VID
 
 def test_answer_shape_and_entry_point(index) -> None:
     ans = index.ask("the answer is forty two").to_dict()
-    assert set(ans) == {"answer", "confidence", "evidence", "trace", "cost"}
+    assert set(ans) == {"answer", "confidence", "abstained", "citations", "support", "evidence", "trace", "cost"}
     assert ans["evidence"] and set(ans["evidence"][0]) == set(EVIDENCE_KEYS)
     top = ans["evidence"][0]
     assert (top["start"], top["end"], top["video_id"]) == (20.0, 24.0, VID)
@@ -92,7 +92,8 @@ def test_screen_question_uses_screen_tier(index) -> None:
 
 def test_empty_store_degrades(empty_index) -> None:
     ans = empty_index.ask("anything at all").to_dict()
-    assert ans["evidence"] == [] and ans["confidence"] == 0 and "No evidence" in ans["answer"]
+    assert ans["evidence"] == [] and ans["confidence"] == 0 and ans["abstained"] and ans["citations"] == []
+    assert ans["answer"].startswith("Not found in this store") and "no evidence" in ans["answer"]
 
 
 def test_videos_filter(index) -> None:

@@ -17,7 +17,8 @@ def test_llm_chooses_tools_then_answers(index) -> None:
         server.reply_tool("transcript", {"video": "a" * 16, "start": 18, "end": 26}, call_id="call_2")
         server.reply_tool("answer", {"answer": "42, at 0:20", "confidence": 0.9}, call_id="call_3")
         ans = index.ask("what is the answer?", llm=_cfg(server)).to_dict()
-    assert ans["answer"] == "42, at 0:20" and ans["confidence"] == 0.9
+    assert ans["answer"] == f"42, at 0:20 [{'a' * 16}.mp4 0:20-0:24]" and ans["confidence"] <= 0.9
+    assert [(c["start"], c["end"]) for c in ans["citations"]] == [(20.0, 24.0)] and not ans["abstained"]
     assert [s["tool"] for s in ans["trace"]] == ["search", "transcript"]
     assert ans["cost"]["tokens"] == 45 and ans["trace"][0]["tokens"] == 15
     assert ans["evidence"][0]["start"] == 20.0
@@ -28,11 +29,12 @@ def test_llm_chooses_tools_then_answers(index) -> None:
     assert [m["tool_call_id"] for m in tool_msgs] == ["call_1", "call_2"]
 
 
-def test_plain_content_is_the_answer(index) -> None:
+def test_plain_content_without_evidence_abstains(index) -> None:
     with FakeOpenAI() as server:
-        server.reply("I could not find it.")
+        server.reply("It is at 0:20.")
         ans = index.ask("anything?", llm=_cfg(server)).to_dict()
-    assert ans["answer"] == "I could not find it." and ans["cost"]["steps"] == 0
+    assert ans["cost"]["steps"] == 0 and ans["abstained"] and ans["citations"] == []
+    assert ans["answer"].startswith("Not found in this store")
 
 
 def test_budget_forces_an_answer(index) -> None:
