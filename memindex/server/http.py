@@ -25,6 +25,7 @@ import memindex
 from memindex.errors import MemIndexError
 from memindex.server.security import AuthMiddleware, BodyLimitMiddleware, HostOriginMiddleware, send_error
 from memindex.server.service import MAX_ROW_ID, Service, check_span, time_range
+from memindex.server.ui import UiCookieMiddleware, mount_ui
 
 __all__ = ["create_app"]
 
@@ -123,6 +124,7 @@ def create_app(service: Service, *, token: str | None = None, host: str = "127.0
     _errors(app)
     _reads(app, service)
     _writes(app, service)
+    mount_ui(app, service)
     if mcp_server is not None:
         from mcp.server.transport_security import TransportSecuritySettings
 
@@ -131,6 +133,7 @@ def create_app(service: Service, *, token: str | None = None, host: str = "127.0
         app.router.routes.extend(mcp_app.routes)
     app.add_middleware(BodyLimitMiddleware, limit=service.config.limits.max_body_bytes)
     app.add_middleware(AuthMiddleware, token=token)
+    app.add_middleware(UiCookieMiddleware)  # /ui only: the browser's token cookie, outside the token check
     app.add_middleware(HostOriginMiddleware, bind=host, port=port, hosts=allowed_hosts, origins=allowed_origins)
     app.add_middleware(_CatchAll)
     return app
