@@ -113,7 +113,7 @@ class FasterWhisperTranscriber:
         self._models: dict[str, _Loaded] = {}
         self._tally = LanguageTally()
         for lang in self._languages_to_load():
-            self._route_model(lang)
+            self._load(model_for(lang, self._table) or PACKAGED, needs_multilingual=lang != "en")
         self._detector = None if self._language else LanguageDetector(self._load(self._routing.detector, True).model)
         self.name = self._identity()
         log.info("loaded %s on %s (%s)", self.name, device, compute_type)
@@ -141,12 +141,6 @@ class FasterWhisperTranscriber:
                 raise ConfigError(f"ASR language {self._language!r} has no model: add a route for it")
             return [self._language]
         return list(self._table)
-
-    def _route_model(self, language: str) -> None:
-        key = model_for(language, self._table)
-        assert key is not None
-        loaded = self._load(key, language != "en")
-        self._models[key] = loaded
 
     def _load(self, key: str, needs_multilingual: bool) -> _Loaded:
         if key not in self._models:

