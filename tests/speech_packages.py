@@ -77,14 +77,21 @@ def _download(package: str) -> Path:
     if shutil.which("apt-get") is None:
         raise Unavailable(f"{package}: apt-get is not available on this machine")
     debs.mkdir(parents=True, exist_ok=True)
-    try:
-        run = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Unavailable(f"apt-get download {package} failed: {exc}") from exc
+    run = _apt(["download", package], debs)
+    if run.returncode != 0 and "Unable to locate" in run.stderr and os.geteuid() == 0:
+        _apt(["update", "-qq"], debs)  # a fresh machine's package lists may be empty or stale
+        run = _apt(["download", package], debs)
     found = sorted(debs.glob(f"{package}_*.deb"))
     if run.returncode != 0 or not found:
         raise Unavailable(f"apt-get download {package} failed: {(run.stderr or run.stdout).strip()[-300:]}")
     return found[-1]
+
+
+def _apt(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["apt-get", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(f"apt-get {' '.join(args)} failed: {exc}") from exc
 
 
 def _unpack(deb: Path, dest: Path) -> None:
