@@ -25,6 +25,7 @@ from memindex.errors import (
     StoreError,
 )
 from memindex.progress import ProgressEvent
+from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
 from memindex.search import Hit
 
 __version__ = "0.1.0"
@@ -33,6 +34,12 @@ __all__ = [
     "open",
     "MemoryIndex",
     "Hit",
+    "Video",
+    "Segment",
+    "Utterance",
+    "Frame",
+    "ScreenText",
+    "Results",
     "ProgressEvent",
     "StoreConfig",
     "TextEncoderConfig",

@@ -15,6 +15,7 @@ from memindex.config import StoreConfig
 from memindex.errors import ConfigError
 from memindex.progress import ProgressCallback
 from memindex.reads import Reader, check_span
+from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
 from memindex.registry import Registry
 from memindex.search import Hit, Searcher
 from memindex.store import Store
@@ -60,28 +61,31 @@ class MemoryIndex:
         """The same agent loop, yielding each step as a dict and the answer last (``{"type": "answer"}``)."""
         yield from self._get_agent(options.pop("agent", "default")).stream(question, **options)
 
-    def videos(self) -> list[dict]:
-        return self.reader.videos()
+    def videos(self) -> Results[Video]:
+        """Every video of the collection (``.to_pandas()``, ``.to_arrow()``, ``.to_list()``)."""
+        return Results.of(Video, self.reader.videos())
 
-    def video(self, ref: str) -> dict:
-        return self.reader.video(self.reader.resolve_video(ref))
+    def video(self, ref: str) -> Video:
+        return Video(self.reader.video(self.reader.resolve_video(ref)))
 
-    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
-        return self.reader.transcript(self.reader.resolve_video(video), start, end)
+    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> Results[Utterance]:
+        return Results.of(Utterance, self.reader.transcript(self.reader.resolve_video(video), start, end))
 
-    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
-        return self.reader.screen_text(self.reader.resolve_video(video), start, end)
+    def screen_text(self, video: str, start: float | None = None,
+                    end: float | None = None) -> Results[ScreenText]:
+        return Results.of(ScreenText, self.reader.screen_text(self.reader.resolve_video(video), start, end))
 
     def frames(self, video: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> list[dict]:
-        return self.reader.frames(self.reader.resolve_video(video), start, end, n)
+               n: int | None = None) -> Results[Frame]:
+        return Results.of(Frame, self.reader.frames(self.reader.resolve_video(video), start, end, n))
 
-    def browse(self, video: str, level: str = "chapter", time_range: tuple[float, float] | None = None) -> list[dict]:
+    def browse(self, video: str, level: str = "chapter",
+               time_range: tuple[float, float] | None = None) -> Results[Segment]:
         start, end = time_range if time_range else (None, None)
-        return self.reader.browse(self.reader.resolve_video(video), level, start, end)
+        return Results.of(Segment, self.reader.browse(self.reader.resolve_video(video), level, start, end))
 
-    def get_segment(self, segment_id: int) -> dict:
-        return self.reader.segment(segment_id)
+    def get_segment(self, segment_id: int) -> Segment:
+        return Segment(self.reader.segment(segment_id))
 
     def stats(self) -> dict:
         return self.reader.stats()
