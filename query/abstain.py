@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,9 +66,10 @@ def hit_confidence(e: Evidence) -> float | None:
 
 
 def same_word(word: str, term: str) -> bool:
-    """The same word up to an inflection (credit/credited, city/cities, change/changing; not change/channel),
-    an abbreviation (Mr./mister), or a part of a run-together on-screen token (MUSICANDSOUND holds sound)."""
-    a, b = _ALIAS.get(norm(word), norm(word)), _ALIAS.get(term.lower(), term.lower())
+    """The same word up to case, accents and an inflection (credit/credited, city/cities, change/changing; not
+    change/channel), an abbreviation (Mr./mister), or a part of a run-together on-screen token
+    (MUSICANDSOUND holds sound)."""
+    a, b = (_ALIAS.get(x, x) for x in (_fold(norm(word)), _fold(term.lower())))
     if a == b:
         return True
     short, long_ = sorted((a, b), key=len)
@@ -75,6 +77,10 @@ def same_word(word: str, term: str) -> bool:
         return True
     bases = {short, short[:-1] if short[-1:] in ("e", "y") else short}
     return len(short) >= 3 and any(long_.startswith(x) and long_[len(x) :] in _SUFFIXES for x in bases)
+
+
+def _fold(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def covered(terms: Sequence[str], text: str) -> float:

@@ -221,9 +221,9 @@ class Agent:
     def _answer(self, state: State, policy: Any) -> Answer:
         ranked = state.ranked()
         draft, sup, conf = _draft(state, policy, ranked)
-        abstained = draft is None or not draft.found or not draft.cites or conf < state.min_confidence
+        abstained = draft is None or bool(draft.missing) or not draft.cites or conf < state.min_confidence
         if abstained:
-            reason = "no evidence" if not ranked else ("" if draft is None or draft.found else "no occurrence")
+            reason = "no evidence" if not ranked else (draft.missing if draft is not None else "")
             text = not_found(" ".join(state.plan.terms) or state.plan.question, ranked, state.plan.terms, reason)
         else:
             assert draft is not None

@@ -28,7 +28,7 @@ class Draft:
     text: str
     cites: list[Evidence]
     grounds: list[tuple[Evidence, Sequence[str]]] | None = None  # with the terms each must carry
-    found: bool = True  # False: the strategy looked and found nothing (a count of zero, an empty range)
+    missing: str = ""  # the strategy looked and found nothing: why ("no mention", "nothing said or shown then")
 
     def support_on(self, terms: Sequence[str]) -> list[tuple[Evidence, Sequence[str]]]:
         return [(e, terms) for e in self.cites] if self.grounds is None else self.grounds

@@ -99,11 +99,15 @@ def _range(state: State) -> Strategy:
         for tool in _read_tools(p.modality):
             yield Action(tool, {"video": vid, "start": p.range[0], "end": end})
             found += [e for e in state.last.items if e.start >= p.range[0] - 1 and (end is None or e.start <= end)]
+            _range_draft(state, found)  # after every read: the budget may stop the strategy here
+
+
+def _range_draft(state: State, found: list[Evidence]) -> None:
     found.sort(key=lambda e: (e.video_id, e.start))
     state.resolved = found[:10]
     used = [e for e in found if e.text.strip()][:5]
     text = " / ".join(f"{quote(e)} [{cite(e)}]" for e in used)
-    state.draft = Draft(text, used, found=bool(used))
+    state.draft = Draft(text, used, missing="" if used else "nothing said or shown then")
 
 
 def _read_tools(modality: str | None) -> tuple[str, ...]:
@@ -141,9 +145,8 @@ def _relative(state: State) -> Strategy:
             nxt = timeline(state.last.items, anchor, after=after)
         if nxt is not None:
             found.append((nxt, tight))
-    if found:
-        near, tight = min(found, key=lambda f: abs(f[0].start - anchor.end) if after else abs(anchor.start - f[0].end))
-        _resolve(state, near, tight)
+            gap = (lambda f: abs(f[0].start - anchor.end)) if after else (lambda f: abs(anchor.start - f[0].end))
+            _resolve(state, *min(found, key=gap))
 
 
 def _resolve(state: State, target: Evidence, anchor: Evidence, target_found: bool = False) -> None:
@@ -159,7 +162,6 @@ def _resolve(state: State, target: Evidence, anchor: Evidence, target_found: boo
 
 def _first_last(state: State) -> Strategy:
     p = state.plan
-    first = p.relation == "first"
     if p.terms:
         yield _search(state, p.query, k=50)
         items = state.last.items
@@ -167,18 +169,21 @@ def _first_last(state: State) -> Strategy:
             return
         best_cov = max(e.signals.get("coverage", 0.0) for e in items)
         top_score = max(e.score for e in items)
-        good = [e for e in items if e.signals.get("coverage", 0.0) >= max(0.5, 0.99 * best_cov)
-                and e.score >= 0.6 * top_score] or items
-    else:
-        good = []
-        for vid in p.videos or state.catalog.videos[:3]:
-            for tool in _read_tools(p.modality):
-                yield Action(tool, {"video": vid})
-                good += [e for e in state.last.items if e.text.strip()]
-    if not good:
+        _pick(state, [e for e in items if e.signals.get("coverage", 0.0) >= max(0.5, 0.99 * best_cov)
+                      and e.score >= 0.6 * top_score] or items)
         return
-    pick = (min if first else max)(good, key=lambda e: e.start)
-    _resolve_single(state, pick, f"the {p.relation} time")
+    good: list[Evidence] = []
+    for vid in p.videos or state.catalog.videos[:3]:
+        for tool in _read_tools(p.modality):
+            yield Action(tool, {"video": vid})
+            good += [e for e in state.last.items if e.text.strip()]
+            _pick(state, good)  # after every read: the budget may stop the strategy here
+
+
+def _pick(state: State, good: list[Evidence]) -> None:
+    if good:
+        rel = state.plan.relation
+        _resolve_single(state, (min if rel == "first" else max)(good, key=lambda e: e.start), f"the {rel} time")
 
 
 def _resolve_single(state: State, pick: Evidence, label: str) -> None:
@@ -213,7 +218,7 @@ def _count_draft(state: State, items: list[Evidence], words: dict[str, list[dict
     cited = moments[:_MAX_CITED]
     more = f" (the first {len(cited)} cited)" if len(moments) > len(cited) else ""
     text = f"{n} time{'s' if n != 1 else ''}{more}: " + ", ".join(f"[{cite(m)}]" for m in cited)
-    state.draft = Draft(text, cited, found=n > 0)
+    state.draft = Draft(text, cited, missing="" if n else "no mention")
 
 
 def _span(state: State) -> Strategy:

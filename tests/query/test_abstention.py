@@ -6,6 +6,7 @@ so the segments also match every word that is said."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def test_hit_confidence_is_used_when_present() -> None:
 
 def test_word_matching_is_strict_about_stems() -> None:
     assert same_word("credited", "credit") and same_word("Mr.", "mister") and same_word("MUSICANDSOUND", "sound")
+    assert same_word("Café", "cafe")
     assert not same_word("channel", "change") and not same_word("director", "direction")
     assert covered(("quit", "voicemail"), "You may quit voicemail") == 1.0
 
@@ -282,3 +284,31 @@ def test_llm_answer_is_cleaned_and_cited(voicemail) -> None:
     assert not ans["abstained"] and not INTERNAL.search(ans["answer"]) and ans["confidence"] <= 0.9
     assert ans["answer"].startswith("you may quit voicemail") and ans["citations"][0]["start"] == 15.0
     assert "Key phrases" not in tool_msg  # the model never sees the scaffolding either
+
+
+# -- the real archive ------------------------------------------------------------------------------------
+EVAL = Path(__file__).resolve().parents[2] / "benchmarks" / "eval"
+
+
+@pytest.mark.slow
+def test_real_archive_answers_keep_hit_at_1_and_unanswerable_abstain(real_archive) -> None:  # type: ignore[no-untyped-def]
+    """The shared eval's questions keep the agent's hit@1 (0.94 in benchmarks/README.md); the unanswerable
+    ones of benchmarks/eval/abstention.jsonl abstain at the reported rate (29 of 30); every answer is clean
+    and cited."""
+    from query.eval import interval_hit, load
+
+    answerable = load(EVAL / "shared.jsonl")
+    unanswerable = [json.loads(ln) for ln in (EVAL / "abstention.jsonl").read_text().splitlines() if ln.strip()]
+    hits, answered, abstained = [], [], []
+    with memindex.open(real_archive[0]) as index:
+        for item, group in [*((q, answered) for q in answerable), *((q, abstained) for q in unanswerable)]:
+            vid = index.reader.resolve_video(item["video"])
+            ans = index.ask(item["question"], videos=[vid]).to_dict()
+            if item in answerable:
+                hits.append(interval_hit(ans["evidence"], item, vid, 1))
+            group.append(ans["abstained"] if group is abstained else not ans["abstained"])
+            assert not INTERNAL.search(ans["answer"]), (item["question"], ans["answer"])
+            assert ans["abstained"] or (ans["citations"] and len(_cited(ans)) == len(ans["citations"])), ans
+    assert round(sum(hits) / len(hits), 2) >= 0.94, hits  # 29 of 31, as before this change
+    assert sum(answered) / len(answered) >= 0.9, answered
+    assert sum(abstained) / len(abstained) >= 0.9, abstained
