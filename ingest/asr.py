@@ -13,6 +13,7 @@ per-language speeds are in benchmarks/README.md.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -111,7 +112,7 @@ class FasterWhisperTranscriber:
         self._options = dict(beam_size=beam_size, word_timestamps=True, vad_filter=False,
                              **self._guards.decode_options())
         self._models: dict[str, _Loaded] = {}
-        self._tally = LanguageTally()
+        self._local = threading.local()  # one video's language evidence per thread that transcribes
         for lang in self._languages_to_load():
             self._load(model_for(lang, self._table) or PACKAGED, needs_multilingual=lang != "en")
         self._detector = None if self._language else LanguageDetector(self._load(self._routing.detector, True).model)
@@ -132,7 +133,13 @@ class FasterWhisperTranscriber:
 
     def reset(self) -> None:
         """Forget the language evidence of the video so far (done by itself when chunks stop following)."""
-        self._tally = LanguageTally()
+        self._local.tally = LanguageTally()
+
+    @property
+    def _tally(self) -> LanguageTally:
+        if getattr(self._local, "tally", None) is None:
+            self.reset()
+        return self._local.tally
 
     # -- models ------------------------------------------------------------------------------------------
     def _languages_to_load(self) -> list[str]:

@@ -524,3 +524,17 @@ def test_batched_decoding_gets_each_run_as_clips_in_chunk_time(fake_models, monk
     audio, regions = _speech((0.5, 3.0, "en"), (4.0, 7.0, "fr"))
     assert _transcribe(asr.FasterWhisperTranscriber(batch_size=8), audio, regions, monkeypatch=monkeypatch) == []
     assert seen == [(False, None, [{"start": 0.5, "end": 3.0}], 8), (True, "fr", [{"start": 4.0, "end": 7.0}], 8)]
+
+
+def test_each_thread_keeps_its_own_video_language_evidence(fake_models) -> None:
+    import threading
+
+    tr = asr.FasterWhisperTranscriber()
+    tr._tally.add([{"fr": 1.0}], [60.0])
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(dict(tr._tally.seconds)))
+    worker.start()
+    worker.join()
+    assert seen == [{}] and tr._tally.seconds == {"fr": 60.0}
+    tr.reset()
+    assert tr._tally.seconds == {}
