@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from memindex.errors import MemIndexError
+from memindex.errors import ConfigError, MemIndexError
 
 __all__ = ["main", "build_parser"]
 
@@ -32,8 +32,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """Exit 0: every file ingested or skipped; 1: some files failed; 2: a store-wide fault stopped the batch."""
     from memindex.cli_progress import progress_display
 
+    options = _executor_options(args)
     index = _open(args, create=True)
-    options: dict[str, Any] = {}
     if args.no_ocr or args.no_asr or args.asr_model:
         options["config"] = _ingest_config(args)
     with progress_display(enabled=not args.quiet and not args.json) as on_event:
@@ -53,6 +53,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"ingested {len(report.ingested)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
               file=sys.stderr)
     return 2 if stopped else 0 if report.ok else 1
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--executor NAME``, ``--workers [N]`` (local) and ``--ray [ADDRESS]`` as ingester options."""
+    chosen = {name for name, on in (("local", args.workers is not None), ("ray", args.ray is not None),
+                                    (args.executor, args.executor is not None)) if on}
+    if len(chosen) > 1:
+        raise ConfigError(f"choose one executor: {' and '.join(sorted(chosen))} were both asked for")
+    options: dict[str, Any] = {"executor": chosen.pop()} if chosen else {}
+    if args.workers:
+        options["workers"] = args.workers
+    if args.ray:
+        options["address"] = args.ray
+    return options
 
 
 def _ingest_config(args: argparse.Namespace) -> Any:
@@ -126,6 +140,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print("segments: " + ", ".join(f"{k} {v}" for k, v in stats["segments"].items()))
     for tier, c in sorted(stats["tiers"].items()):
         print(f"tier {tier}: {c['rows']} rows ({c['pending']} pending)")
+    if stats.get("languages"):
+        print("speech by language: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in stats["languages"].items()))
     if stats["pending_stages"]:
         print("pending/failed stages: " + ", ".join(f"{k} x{v}" for k, v in stats["pending_stages"].items()))
     return 0
@@ -137,7 +153,8 @@ def cmd_videos(args: argparse.Namespace) -> int:
         _print_json({"videos": vids})
     else:
         for v in vids:
-            print(f"{v['id']} {v['status']:9s} {v['duration']:8.1f}s {_printable(v['uri'])}")
+            langs = ",".join(v.get("languages") or {}) or "-"
+            print(f"{v['id']} {v['status']:9s} {v['duration']:8.1f}s {langs:8s} {_printable(v['uri'])}")
     return 0
 
 
@@ -357,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ocr", action="store_true", help="skip on-screen text")
     p.add_argument("--no-asr", action="store_true", help="skip speech")
     p.add_argument("--asr-model", help="faster-whisper model name or path ('packaged' = tiny.en offline)")
+    p.add_argument("--executor", metavar="NAME", help="where videos are analyzed: inline (the default), local, "
+                   "ray, or an installed plugin's name")
+    p.add_argument("--workers", type=int, nargs="?", const=0, metavar="N",
+                   help="analyze in N local worker processes (no N: one per core)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="analyze as Ray tasks on the cluster at ADDRESS (no ADDRESS: $RAY_ADDRESS, else a local one)")
 
     p = add("query", cmd_query, "Search speech, screen text and keyframes; print ranked moments.")
     p.add_argument("text")

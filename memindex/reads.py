@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from memindex.catalog.models import LEVELS, READY, Frame, OcrLine, Segment, StageRun, Utterance, Video, Word
 from memindex.errors import NotFoundError, QueryError
@@ -50,25 +51,38 @@ class Reader:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def video_dict(self, v: Video) -> dict:
+    def video_dict(self, v: Video, languages: dict[str, float] | None = None) -> dict:
         return {"id": v.id, "uri": v.uri, "duration": round(v.duration, 3), "status": v.status,
                 "fps": v.fps, "width": v.width, "height": v.height, "codec": v.codec,
                 "has_audio": v.has_audio, "size_bytes": v.size_bytes, "sha256": v.sha256,
+                "languages": languages or {},
                 "error": v.error, "created_at": v.created_at.isoformat() if v.created_at else None}
+
+    def languages(self, s: Session, video_id: str | None = None) -> dict[str, dict[str, float]]:
+        """Seconds of speech per detected language, per video (``{video_id: {lang: seconds}}``)."""
+        q = select(Utterance.video_id, Utterance.language, func.sum(Utterance.end - Utterance.start)).where(
+            Utterance.language.is_not(None)).group_by(Utterance.video_id, Utterance.language)
+        if video_id is not None:
+            q = q.where(Utterance.video_id == video_id)
+        out: dict[str, dict[str, float]] = {}
+        for vid, lang, seconds in s.execute(q).all():
+            out.setdefault(vid, {})[lang] = round(float(seconds or 0.0), 1)
+        return {vid: dict(sorted(langs.items(), key=lambda kv: -kv[1])) for vid, langs in out.items()}
 
     def videos(self, *, include_all: bool = True) -> list[dict]:
         with self.store.Session() as s:
             q = select(Video).order_by(Video.created_at)
             if not include_all:
                 q = q.where(Video.status == READY)
-            return [self.video_dict(v) for v in s.scalars(q).all()]
+            langs = self.languages(s)
+            return [self.video_dict(v, langs.get(v.id)) for v in s.scalars(q).all()]
 
     def video(self, video_id: str) -> dict:
         with self.store.Session() as s:
             v = s.get(Video, video_id)
             if v is None:
                 raise NotFoundError(f"no video {video_id!r}", video_id=video_id)
-            out = self.video_dict(v)
+            out = self.video_dict(v, self.languages(s, video_id).get(video_id))
             out["stages"] = {r.stage: {"status": r.status, "model": r.model, "detail": r.detail}
                              for r in s.scalars(select(StageRun).where(StageRun.video_id == video_id))}
             return out
@@ -185,6 +199,10 @@ class Reader:
             segs = dict(s.execute(select(Segment.level, func.count(Segment.id)).group_by(Segment.level)).all())
             pending = s.execute(select(StageRun.stage, func.count(StageRun.id))
                                 .where(StageRun.status.in_(("pending", "failed"))).group_by(StageRun.stage)).all()
+            languages: dict[str, float] = {}
+            for per_video in self.languages(s).values():
+                for lang, seconds in per_video.items():
+                    languages[lang] = round(languages.get(lang, 0.0) + seconds, 1)
             counts = {
                 "frames": s.scalar(select(func.count(Frame.id))) or 0,
                 "utterances": s.scalar(select(func.count(Utterance.id))) or 0,
@@ -194,4 +212,5 @@ class Reader:
         return {"collection": self.store.collection, "videos": n_videos, "videos_by_status": by_status,
                 "duration_seconds": round(float(duration), 3),
                 "segments": {lvl: int(segs.get(lvl, 0)) for lvl in LEVELS}, "rows": counts,
-                "tiers": self.store.tier_counts(), "pending_stages": {k: int(v) for k, v in pending}}
+                "tiers": self.store.tier_counts(), "pending_stages": {k: int(v) for k, v in pending},
+                "languages": dict(sorted(languages.items(), key=lambda kv: -kv[1]))}

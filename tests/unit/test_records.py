@@ -48,3 +48,18 @@ def test_package_is_typed() -> None:
     from importlib import resources
 
     assert resources.files("memindex").joinpath("py.typed").is_file()
+
+
+def test_languages_per_video_in_videos_and_stats(index: memindex.MemoryIndex, tmp_path) -> None:
+    from memindex.catalog.models import Utterance
+    from tests.helpers import run_cli
+
+    with index.store.write() as txn:
+        for u in txn.session.query(Utterance).all():
+            u.language = "fr" if "kenobi" in u.text else "en"
+    assert index.videos()[0]["languages"] == {"en": 5.0, "fr": 4.0}
+    assert index.video(A)["languages"] == {"en": 5.0, "fr": 4.0}
+    assert index.stats()["languages"] == {"en": 5.0, "fr": 4.0}
+    run = run_cli("videos", "--store", str(tmp_path / "s"))
+    assert " en,fr " in run.stdout
+    assert "speech by language: en 0.1 min, fr 0.1 min" in run_cli("stats", "--store", str(tmp_path / "s")).stdout
