@@ -1,5 +1,6 @@
 """Who spoke when: Silero VAD regions, resemblyzer voice embeddings over sliding windows, average-linkage
-clustering per audio chunk; chunk clusters then join the video's speakers and the collection's speaker
+clustering per audio chunk; chunk clusters then join the video's speakers, clusters of one voice are merged
+across the video (centroid cosine, short clusters absorbed), and the speakers join the collection's speaker
 entities by centroid cosine, so a voice keeps one id (``spk<entity id>``) across chunks and videos.
 
 ``SpeakerStage`` is what the pipeline drives: ``feed`` each audio chunk, then ``label`` the utterances
@@ -22,7 +23,7 @@ from memindex.errors import ConfigError, MissingDependencyError, StageError
 from memindex.store import Store
 
 __all__ = ["DiarizeConfig", "Turn", "Diarizer", "ResemblyzerDiarizer", "DIARIZERS", "make_diarizer",
-           "cluster", "absorb_small", "SpeakerStage", "assign_words"]
+           "cluster", "absorb_small", "merge_clusters", "SpeakerStage", "assign_words"]
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,10 @@ log = logging.getLogger(__name__)
 class DiarizeConfig:
     """``cluster_threshold``: cosine distance below which windows join (average linkage, one chunk);
     ``speaker_threshold``: cosine similarity above which a cluster is an existing speaker (other chunks,
-    other videos). Chosen on the pyannote sample (benchmarks/diarization.md)."""
+    other videos); ``merge_threshold``: centroid cosine at or above which two of the video's clusters are one
+    voice; ``min_video_speaker``: seconds of speech under which a video cluster joins its most similar one
+    (when that is at least ``speaker_threshold`` similar). The first two were chosen on the pyannote sample,
+    the last two fit on the shared labelled audio (benchmarks/diarization.md)."""
 
     enabled: bool = True
     backend: str = "resemblyzer"
@@ -41,6 +45,15 @@ class DiarizeConfig:
     min_speaker: float = 2.0  # clusters with less speech in a chunk join the nearest larger one
     speaker_threshold: float = 0.75
     min_region: float = 0.4  # VAD regions shorter than this are not embedded
+    merge_threshold: float = 0.90
+    min_video_speaker: float = 4.5
+
+    def __post_init__(self) -> None:
+        for name in ("speaker_threshold", "merge_threshold"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"DiarizeConfig.{name} is a cosine similarity in [-1, 1], got {getattr(self, name)}")
+        if self.min_video_speaker < 0:
+            raise ConfigError(f"DiarizeConfig.min_video_speaker must be >= 0 seconds, got {self.min_video_speaker}")
 
 
 @dataclass(frozen=True)
@@ -221,7 +234,7 @@ class SpeakerStage:
         from ingest.commit import record_stage
 
         t0 = time.perf_counter()
-        groups = _video_clusters(self.turns, self.cfg.speaker_threshold)
+        groups, before = self.speakers()
         with store.write() as txn:
             s = txn.session
             s.execute(delete(EntityMention).where(EntityMention.video_id == video_id,
@@ -235,9 +248,19 @@ class SpeakerStage:
                                         source="diarization", confidence=1.0, embedding=turn.embedding.tobytes()))
                     labelled.append((turn.start, turn.end, speaker_label(eid)))
             detail = f"{len(groups)} speakers, {len(labelled)} turns"
+            if before != len(groups):
+                detail += f" ({before} clusters before merging)"
             record_stage(txn, video_id, "speakers", "done", self.diarizer.name, detail,
                          self.seconds + time.perf_counter() - t0)
         return assign_words(utts, labelled), detail
+
+    def speakers(self) -> tuple[list[tuple[list[Turn], np.ndarray]], int]:
+        """The video's speakers as (turns, centroid), largest first, and how many clusters they were before
+        clusters of one voice were merged."""
+        joined = _video_clusters(self.turns, self.cfg.speaker_threshold)
+        merged = merge_clusters([members for members, _ in joined], self.cfg.merge_threshold,
+                                self.cfg.min_video_speaker, self.cfg.speaker_threshold)
+        return merged, len(joined)
 
 
 def _video_clusters(turns: Sequence[tuple[int, Turn]], threshold: float) -> list[tuple[list[Turn], np.ndarray]]:
@@ -258,6 +281,52 @@ def _video_clusters(turns: Sequence[tuple[int, Turn]], threshold: float) -> list
         else:
             groups.append((members, c, {chunk}))
     return [(sorted(m, key=lambda t: t.start), c) for m, c, _ in groups]
+
+
+def merge_clusters(groups: Sequence[Sequence[Turn]], threshold: float, min_seconds: float,
+                   floor: float) -> list[tuple[list[Turn], np.ndarray]]:
+    """One voice split into several clusters (a long reading, speech over music) becomes one speaker:
+    agglomerative merging on duration-weighted centroids (the most similar pair joins while its cosine is at
+    least ``threshold``, centroids recomputed), then each cluster with under ``min_seconds`` of speech, shortest
+    first, joins its most similar cluster when that one is at least ``floor`` similar (a short voice unlike
+    every other stays). Returns (turns in time order, centroid), largest first."""
+    members = [list(g) for g in groups if g]
+    _join_close(members, threshold)
+    _absorb_short(members, min_seconds, floor)
+    members.sort(key=lambda m: -_seconds(m))
+    return [(sorted(m, key=lambda t: t.start), _centroid(m)) for m in members]
+
+
+def _join_close(members: list[list[Turn]], threshold: float) -> None:
+    while len(members) > 1:
+        sims = _similarities(members)
+        i, j = sorted(np.unravel_index(int(np.argmax(sims)), sims.shape))
+        if sims[i, j] < threshold:
+            return
+        members[i].extend(members.pop(j))
+
+
+def _absorb_short(members: list[list[Turn]], min_seconds: float, floor: float) -> None:
+    while len(members) > 1:
+        sims, secs = _similarities(members), [_seconds(m) for m in members]
+        short = [k for k in sorted(range(len(members)), key=secs.__getitem__) if secs[k] < min_seconds]
+        k = next((k for k in short if sims[k].max() >= floor), None)
+        if k is None:
+            return
+        target = members[int(np.argmax(sims[k]))]
+        target.extend(members.pop(k))
+
+
+def _similarities(members: Sequence[Sequence[Turn]]) -> np.ndarray:
+    """Centroid cosine of every pair of clusters; -inf on the diagonal."""
+    cents = np.stack([_centroid(m) for m in members]).astype(np.float64)
+    sims = cents @ cents.T
+    np.fill_diagonal(sims, -np.inf)
+    return sims
+
+
+def _seconds(turns: Sequence[Turn]) -> float:
+    return float(sum(t.end - t.start for t in turns))
 
 
 def _centroid(turns: Sequence[Turn]) -> np.ndarray:
