@@ -1,8 +1,10 @@
 """Hybrid retrieval over the tiers: FAISS vectors plus BM25 keyword candidates, fused into one ranking.
 
 Text tiers (speech, screen, episodic, semantic) share one text encoder and one keyword index, so their
-scores are comparable: ``0.6 * cosine + 0.4 * term coverage``. The visual tier's CLIP cosine is mapped
-onto the same 0..1 scale by a fixed calibration. Speech hits are then narrowed to the words that match.
+scores are comparable; memindex.ranking fuses cosine, term coverage and phrase order (the dense channel
+dominates for questions) and maps score and margin to ``Hit.confidence``. The visual tier's CLIP cosine is
+mapped onto the same 0..1 scale by a fixed calibration. Speech hits ASR flagged low-quality rank lower; the
+final speech hits are narrowed to the words that match.
 """
 
 from __future__ import annotations
@@ -15,13 +17,26 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, inspect, select, text
 
 from memindex.catalog.models import READY, Doc, Frame, OcrLine, Video, Word
 from memindex.errors import QueryError, StageError
+from memindex.ranking import (
+    CONFIDENCE_FEATURES,
+    QueryShape,
+    close,
+    confidence,
+    coverage,
+    fuse,
+    norm_word,
+    phrase_match,
+    shape,
+    terms,
+)
+from memindex.ranking import WORD as _WORD
 from memindex.store import Store
 
-__all__ = ["Hit", "Searcher", "TIER_KINDS", "terms"]
+__all__ = ["Hit", "Searcher", "TIER_KINDS", "terms", "coverage", "phrase_match", "CONFIDENCE_FEATURES"]
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +53,8 @@ TIER_KINDS = {
 }
 DEFAULT_TIERS = ("speech", "screen", "visual")
 MAX_K = 1000
-_WORD = re.compile(r"[\w']+", re.UNICODE)
-_STOP = frozenset(
-    "a an the and or of to in on at for by with is are was were be been it this that these those i you he "
-    "she we they my your his her our their what which who whom when where why how do does did not no so as "
-    "from up out if then than there here can will would should could me him them us".split()
-)
 _VISUAL_FLOOR, _VISUAL_SPAN = 0.18, 0.17  # CLIP text-image cosine: ~0.18 unrelated, ~0.35 a clear match
-
-
-def terms(query: str) -> list[str]:
-    """Content words of a query (lower case, stop words dropped unless nothing else is left)."""
-    words = [w.lower().strip("'") for w in _WORD.findall(query)]
-    content = [w for w in words if w and w not in _STOP]
-    return content or [w for w in words if w]
+LOW_QUALITY_FACTOR = 0.8  # utterances ASR flagged low-quality keep 80% of their score: found, but ranked lower
 
 
 @dataclass
@@ -68,10 +71,12 @@ class Hit:
     keyframe: dict | None = None
     doc_id: int = 0
     signals: dict = field(default_factory=dict)
+    confidence: float = 0.0  # calibrated probability that this is the moment asked for (memindex.ranking)
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["start"], out["end"], out["score"] = round(self.start, 3), round(self.end, 3), round(self.score, 4)
+        out["confidence"] = round(self.confidence, 4)
         return out
 
 
@@ -90,6 +95,8 @@ class Searcher:
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._unaccent: bool | None = None  # PostgreSQL: memindex_unaccent() exists (migration 0006)
+        self._quality: bool | None = None  # utterances.quality exists (migration 0005)
 
     def query_vector(self, tier: str, query: str) -> np.ndarray:
         """The query's vector in ``tier``'s space: encoded once per encoder and kept in a small LRU cache
@@ -112,14 +119,14 @@ class Searcher:
                time_range: tuple[float, float] | None = None) -> list[Hit]:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
-        qterms = terms(query)
         cands: dict[int, _Cand] = {}
         for tier in wanted:
             self._vector(tier, query, k, videos, time_range, cands)
         self._keyword(query, wanted, k, videos, time_range, cands)
-        hits = self._hydrate(cands, qterms, videos, time_range, query)
-        hits.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
-        hits = hits[:k]
+        ranked = self._hydrate(cands, shape(query), videos, time_range)
+        ranked.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
+        hits = ranked[:k]
+        _attach_confidence(hits, ranked)
         self._narrow(hits, query)
         for h in hits:
             h.signals.pop("_order", None)
@@ -168,65 +175,79 @@ class Searcher:
 
     def _keyword(self, query: str, tiers: Sequence[str], k: int, videos, tr, cands: dict[int, _Cand]) -> None:
         words = [w for w in (w.lower() for w in _WORD.findall(query)) if w]
-        if not words:
-            return
         text_tiers = [t for t in tiers if t != "visual"]
-        if not text_tiers:
+        if not words or not text_tiers:
             return
-        engine = self.store.engine
-        params: dict[str, object] = {"lim": max(10 * k, 100)}
-        if engine.dialect.name == "sqlite":
-            params["q"] = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-            base = ("SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid "
-                    "WHERE docs_fts MATCH :q")
-            order = " ORDER BY bm25(docs_fts) LIMIT :lim"
-        else:
-            params["q"] = " | ".join(re.sub(r"[^\w]", "", w) for w in words if re.sub(r"[^\w]", "", w))
-            base = "SELECT d.id FROM docs d WHERE to_tsvector('simple', d.text) @@ to_tsquery('simple', :q)"
-            order = " ORDER BY ts_rank(to_tsvector('simple', d.text), to_tsquery('simple', :q)) DESC LIMIT :lim"
+        sql, params = self._keyword_sql(words)
+        if sql is None:
+            return
+        params["lim"] = max(10 * k, 100)
         where, extra = _sql_filters(text_tiers, videos, tr)
         params.update(extra)
         with self.store.Session() as s:
-            ids = s.execute(text(base + where + order), params).scalars().all()
+            ids = s.execute(text(sql[0] + where + sql[1]), params).scalars().all()
         for rank, doc_id in enumerate(ids):
             c = cands.setdefault(int(doc_id), _Cand())
             c.bm25_rank = rank
 
+    def _keyword_sql(self, words: list[str]) -> tuple[tuple[str, str] | None, dict[str, object]]:
+        """(SELECT ... WHERE match, ORDER BY ... LIMIT) for this dialect: FTS5 folds accents itself; on
+        PostgreSQL both sides go through ``memindex_unaccent`` when migration 0006 could create it."""
+        if self.store.engine.dialect.name == "sqlite":
+            q = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+            return ("SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH :q",
+                    " ORDER BY bm25(docs_fts) LIMIT :lim"), {"q": q}
+        cleaned = [c for c in (re.sub(r"[^\w]", "", w) for w in words) if c]
+        if not cleaned:
+            return None, {}
+        doc, query = ("memindex_unaccent(d.text)", "memindex_unaccent(:q)") if self._pg_unaccent() else (
+            "d.text", ":q")
+        vec, tsq = f"to_tsvector('simple', {doc})", f"to_tsquery('simple', {query})"
+        return (f"SELECT d.id FROM docs d WHERE {vec} @@ {tsq}",
+                f" ORDER BY ts_rank({vec}, {tsq}) DESC LIMIT :lim"), {"q": " | ".join(cleaned)}
+
+    def _pg_unaccent(self) -> bool:
+        if self._unaccent is None:
+            with self.store.engine.connect() as conn:
+                found = conn.execute(text("SELECT to_regprocedure('memindex_unaccent(text)') IS NOT NULL")).scalar()
+            self._unaccent = bool(found)
+        return self._unaccent
+
     # -- scoring ---------------------------------------------------------------------------------------
-    def _hydrate(self, cands: dict[int, _Cand], qterms: list[str], videos, tr, query: str) -> list[Hit]:
-        query_words = [w for w in (_norm(w) for w in _WORD.findall(query)) if w]
+    def _hydrate(self, cands: dict[int, _Cand], q: QueryShape, videos, tr) -> list[Hit]:
         if not cands:
             return []
-        q = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
-             .where(Doc.id.in_(list(cands)), Video.status == READY))
+        sel = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
+               .where(Doc.id.in_(list(cands)), Video.status == READY))
         if videos:
-            q = q.where(Doc.video_id.in_(list(videos)))
+            sel = sel.where(Doc.video_id.in_(list(videos)))
         if tr:
-            q = q.where(Doc.end >= tr[0], Doc.start <= tr[1])
+            sel = sel.where(Doc.end >= tr[0], Doc.start <= tr[1])
         hits = []
         with self.store.Session() as s:
-            for doc, uri, created in s.execute(q).all():
-                hit = self._score(doc, uri, cands[doc.id], qterms, query_words)
+            rows = s.execute(sel).all()
+            low = self._low_quality(s, [doc.ref_id for doc, _, _ in rows if doc.tier == "speech"])
+            for doc, uri, created in rows:
+                hit = _score(doc, uri, cands[doc.id], q)
+                if doc.tier == "speech" and doc.ref_id in low:
+                    hit.score *= LOW_QUALITY_FACTOR
+                    hit.signals["quality"] = "low"
                 hit.signals["_order"] = created.timestamp() if created else 0
                 hits.append(hit)
         return hits
 
-    def _score(self, doc: Doc, uri: str, c: _Cand, qterms: list[str], query_words: list[str]) -> Hit:
-        level, modality = TIER_KINDS.get(doc.tier, ("segment", "text"))
-        if doc.tier == "visual":
-            score = float(np.clip((c.cosine - _VISUAL_FLOOR) / _VISUAL_SPAN, 0, 1)) * 0.8
-            cover = 0.0
-        else:
-            cover = coverage(qterms, doc.text)
-            phrase = phrase_match(query_words, doc.text)
-            score = 0.5 * c.cosine + 0.3 * cover + 0.2 * phrase
-        signals = {"cosine": round(c.cosine, 4), "coverage": round(cover, 3)}
-        if doc.tier != "visual":
-            signals["phrase"] = round(phrase, 3)
-        if c.bm25_rank is not None:
-            signals["bm25_rank"] = c.bm25_rank
-        return Hit(video_id=doc.video_id, uri=uri, start=doc.start, end=doc.end, level=level, tier=doc.tier.split(
-            ".")[0], modality=modality, score=score, text=doc.text, doc_id=doc.id, signals=signals)
+    def _low_quality(self, s, utterance_ids: list[int]) -> set[int]:
+        """Utterances that ASR flagged ``quality = 'low'`` (the column exists from migration 0005 on)."""
+        if not utterance_ids:
+            return set()
+        if self._quality is None:
+            columns = {c["name"] for c in inspect(self.store.engine).get_columns("utterances")}
+            self._quality = "quality" in columns
+        if not self._quality:
+            return set()
+        sql = text("SELECT id FROM utterances WHERE quality = 'low' AND id IN :ids").bindparams(
+            bindparam("ids", expanding=True))
+        return set(s.execute(sql, {"ids": utterance_ids}).scalars())
 
     def _attach_keyframe(self, hit: Hit) -> None:
         mid = (hit.start + hit.end) / 2
@@ -247,52 +268,45 @@ class Searcher:
                             "path": str(self.store.media.root / frame.path)}
 
 
-def coverage(qterms: list[str], doc_text: str) -> float:
-    """Share of the query's content words found in the text (prefix match, so 'movies' finds 'movie')."""
-    if not qterms:
-        return 0.0
-    words = {w.lower().strip("'") for w in _WORD.findall(doc_text)}
-    found = sum(1 for t in qterms if t in words or any(_close(t, w) for w in words))
-    return found / len(qterms)
+def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
+    level, modality = TIER_KINDS.get(doc.tier, ("segment", "text"))
+    if doc.tier == "visual":
+        score = float(np.clip((c.cosine - _VISUAL_FLOOR) / _VISUAL_SPAN, 0, 1)) * 0.8
+        signals: dict = {"cosine": round(c.cosine, 4), "coverage": 0.0}
+    else:
+        score, signals = fuse(q, doc.tier, c.cosine, doc.text)
+    if c.bm25_rank is not None:
+        signals["bm25_rank"] = c.bm25_rank
+    return Hit(video_id=doc.video_id, uri=uri, start=doc.start, end=doc.end, level=level, tier=doc.tier.split(
+        ".")[0], modality=modality, score=score, text=doc.text, doc_id=doc.id, signals=signals)
 
 
-def phrase_match(query_words: list[str], doc_text: str) -> float:
-    """Share of the query's words (stop words included) found in the text in the query's order."""
-    if len(query_words) < 2:
-        return 0.0
-    doc = [w for w in (_norm(w) for w in _WORD.findall(doc_text)) if w]
-    matched, pos = 0, 0
-    for q in query_words:
-        found = next((j for j in range(pos, len(doc)) if doc[j] == q or _close(doc[j], q)), None)
-        if found is not None:
-            matched, pos = matched + 1, found + 1
-    return matched / len(query_words)
+def _attach_confidence(hits: list[Hit], ranked: list[Hit]) -> None:
+    """Each hit's margin over the best-scoring candidate at another moment, and its calibrated confidence."""
+    for hit in hits:
+        rival = next((r.score for r in ranked if r is not hit and not _same_moment(r, hit)), 0.0)
+        hit.signals["margin"] = round(hit.score - rival, 4)
+        hit.confidence = round(confidence(hit.score, hit.score - rival), 4)
 
 
-def _close(a: str, b: str) -> bool:
-    if len(a) < 4 or len(b) < 4:
-        return False
-    return a.startswith(b[:4]) and b.startswith(a[:4]) and abs(len(a) - len(b)) <= 2
-
-
-def _norm(word: str) -> str:
-    return word.lower().strip(" .,;:!?\"'-")
+def _same_moment(a: Hit, b: Hit) -> bool:
+    return a.video_id == b.video_id and a.start <= b.end + 1.0 and b.start <= a.end + 1.0
 
 
 def _narrow_to_words(s, hit: Hit, doc: Doc, text: str) -> None:
     """Tighten a speech hit to the run of words that spells the query (in order, skips allowed)."""
-    query = [w for w in (_norm(w) for w in _WORD.findall(text)) if w]
+    query = [w for w in (norm_word(w) for w in _WORD.findall(text)) if w]
     if len(query) < 3:
         return
     words = s.scalars(select(Word).where(Word.utterance_id == doc.ref_id).order_by(Word.start)).all()
-    norm = [_norm(w.text) for w in words]
+    norm = [norm_word(w.text) for w in words]
     best: tuple[int, float, int, int] | None = None  # (matched, -duration, i, j)
     for i, first in enumerate(norm):
-        if not any(first == q or _close(first, q) for q in query):
+        if not any(first == q or close(first, q) for q in query):
             continue
         matched, qi, j = 0, 0, i
         for j in range(i, min(len(norm), i + 2 * len(query))):
-            hit_at = next((x for x in range(qi, len(query)) if norm[j] == query[x] or _close(norm[j], query[x])), None)
+            hit_at = next((x for x in range(qi, len(query)) if norm[j] == query[x] or close(norm[j], query[x])), None)
             if hit_at is not None:
                 matched, qi, last = matched + 1, hit_at + 1, j
                 if qi == len(query):

@@ -1,25 +1,53 @@
-"""Build ``retrieval.jsonl`` and ``unanswerable.jsonl``: hand-written retrieval questions about the speech in
+"""Build ``retrieval.jsonl`` and ``retrieval_none.jsonl``: hand-written retrieval questions about the speech in
 ../shared/media/video/bbb_narrated.mp4, each tied to the spoken line it targets; the interval comes from the
 ground truth (bbb_narrated.groundtruth.json, the sonnet's line timings, the phone call's sample.stm).
 
 Types: ``paraphrase`` (says what a line means without its key words: written by hand before any tuning),
 ``near_dup`` (a line re-worded slightly: a word swapped, dropped or reordered) and ``exact`` (a verbatim span).
 Every item has ``split``: ``tune`` (fusion weights and the confidence map are fit on it) or ``test`` (never
-looked at while tuning; the numbers reported). ``unanswerable.jsonl`` holds questions whose answer is not in
+looked at while tuning; the numbers reported). ``retrieval_none.jsonl`` holds questions whose answer is not in
 the store (some about the sibling recordings of the same packages that were NOT mixed into the video), for
 the confidence calibration. Run: python benchmarks/eval/build_retrieval.py [MEDIA_DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import subprocess
+import wave
 from pathlib import Path
 
-MEDIA = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "media")
+MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
 OUT = Path(__file__).with_name("retrieval.jsonl")
-OUT_NONE = Path(__file__).with_name("unanswerable.jsonl")
+OUT_NONE = Path(__file__).with_name("retrieval_none.jsonl")
 NARRATED = "bbb_narrated.mp4"
+PROMPTS_VIDEO = "prompts_narrated.mp4"
+# The second archive video (``--render DIR`` builds it with shared/media/make_narrated.py): every recording of
+# the speech packages that bbb_narrated.mp4 leaves out, laid over bbb.mp4 in this order with 5-s gaps. Most
+# are near-duplicate telephone prompts ("press 1 to ..."), so a query must pick one prompt among look-alikes.
+PROMPT_CLIPS = [
+    "asterisk_en_allison/agent-alreadyon",
+    "asterisk_en_allison/conf-adminmenu-162",
+    "librivox_sense_and_sensibility/sense_and_sensibility_01_austen_64kb-0880",
+    "asterisk_en_allison/vm-intro",
+    "asterisk_en_allison/demo-echotest",
+    "asterisk_en_allison/conf-adminmenu-menu8",
+    "asterisk_en_allison/dir-instr",
+    "asterisk_en_allison/confbridge-mute-extended",
+    "asterisk_en_allison/vm-review",
+    "librivox_sense_and_sensibility/sense_and_sensibility_01_austen_64kb-0920",
+    "asterisk_en_allison/demo-instruct",
+    "asterisk_en_allison/confbridge-lock-extended",
+    "asterisk_en_allison/vm-forwardoptions",
+    "asterisk_en_allison/dir-intro",
+    "pocketsphinx_misc/goforward",
+    "asterisk_en_allison/demo-moreinfo",
+    "asterisk_en_allison/tt-allbusy",
+    "librivox_sense_and_sensibility/sense_and_sensibility_01_austen_64kb-0930",
+    "asterisk_en_allison/vm-newuser",
+    "asterisk_en_allison/conf-usermenu-162",
+]
 
 # (split, key of the spoken line, question). Keys: clip names, sonnet line numbers s1..s14, phone turns by their
 # first words, and the Asterisk clips (whole-clip intervals: the prompts have no per-sentence timing).
@@ -134,6 +162,79 @@ EXACT = [
     ("tune", "neither", "Neither did I"),
 ]
 
+# Questions about prompts_narrated.mp4, keyed by prompt name (librivox lines by number: 0880, 0920, 0930).
+PROMPT_PARAPHRASE = [
+    ("test", "agent-alreadyon", "When is the caller told that this operator has signed in already?"),
+    ("test", "conf-adminmenu-162", "When does the moderator menu offer to throw out the most recent participant?"),
+    ("tune", "conf-adminmenu-menu8", "When can the host remove every participant who is not an admin?"),
+    ("test", "conf-adminmenu-menu8", "Where is the option to capture a recording of the whole meeting offered?"),
+    ("test", "confbridge-lock-extended", "When is it said that only moderators may enter a closed meeting?"),
+    (
+        "tune",
+        "confbridge-mute-extended",
+        "When is it explained that while silenced you can still listen to the others?",
+    ),
+    ("test", "demo-echotest", "When is a check explained in which your own voice is played back to measure delay?"),
+    ("test", "demo-instruct", "When is a number given for trying an internet phone call to a remote demo server?"),
+    ("tune", "demo-instruct", "When are the sample user's extension and passcode given?"),
+    (
+        "test",
+        "demo-moreinfo",
+        "When is the software described as a complete telephone switch and voice response system for Linux?",
+    ),
+    ("tune", "demo-moreinfo", "Where is a website given for further details?"),
+    ("test", "dir-instr", "When can the caller confirm that they found the right person?"),
+    ("test", "dir-intro", "When is the caller asked to spell the beginning of someone's surname on the keypad?"),
+    ("test", "tt-allbusy", "When does a joke message say everyone at home is busy with other salespeople?"),
+    ("tune", "vm-forwardoptions", "When is the caller offered to add an introduction before passing a message on?"),
+    ("test", "vm-intro", "When is the caller asked to speak after the beep and to hang up once finished?"),
+    (
+        "test",
+        "vm-newuser",
+        "When does the mail system greet a first-time user and offer a short configuration walkthrough?",
+    ),
+    ("test", "vm-review", "When can the caller approve, replay or redo what they just recorded?"),
+    (
+        "tune",
+        "conf-usermenu-162",
+        "When can an ordinary participant make the meeting louder or quieter, or leave the options?",
+    ),
+    ("test", "0880", "When is a young man said not to be badly intentioned?"),
+    ("test", "0920", "When is it said that a kinder spouse would have made him more esteemed?"),
+    ("tune", "0930", "When is it suggested that he could even have become likeable himself?"),
+    ("test", "goforward", "When is an instruction given to move ahead by a short distance?"),
+]
+
+PROMPT_NEAR_DUP = [
+    ("test", "conf-adminmenu-162", "press 1 to mute yourself, 2 to lock the conference, 3 to eject the last user"),
+    ("test", "conf-adminmenu-menu8", "press 1 to list the users in the conference"),
+    ("tune", "confbridge-mute-extended", "when you are muted you cannot send audio to others"),
+    ("test", "confbridge-lock-extended", "when the conference is locked only administrators can join"),
+    ("test", "vm-intro", "leave your message after the tone, when done hang up"),
+    ("test", "vm-review", "press 1 to accept the recording, press 2 to listen to it"),
+    ("tune", "vm-forwardoptions", "press 1 to prepend the message or 2 to forward it"),
+    ("test", "dir-instr", "if this is the person you're looking for press 1"),
+    ("test", "dir-intro", "enter the first three letters of the party's last name"),
+    ("tune", "agent-alreadyon", "that agent is already logged in, enter your agent number"),
+    ("test", "demo-echotest", "everything you say will be repeated back to you"),
+    ("test", "demo-instruct", "to check voicemail dial extension 8500"),
+    ("test", "demo-moreinfo", "Asterisk is an open source full featured PBX and IVR platform"),
+    ("tune", "vm-newuser", "welcome to comedian mail"),
+    ("test", "tt-allbusy", "all representatives of the household are assisting other telemarketers"),
+    ("test", "conf-usermenu-162", "5 to extend the conference, 7 or 9 to change your volume, or 8 to exit this menu"),
+]
+
+PROMPT_EXACT = [
+    ("test", "conf-adminmenu-162", "3 to eject the last user"),
+    ("test", "conf-adminmenu-menu8", "kick all non-administrator users"),
+    ("test", "demo-echotest", "the latency between you and the machine"),
+    ("tune", "demo-instruct", "extension 1234 and password 4242"),
+    ("test", "dir-intro", "Use the 7 key for Q and the 9 key for Z"),
+    ("test", "tt-allbusy", "your call will be answered in the order it was received"),
+    ("test", "0880", "he was not an ill disposed young man"),
+    ("tune", "goforward", "go forward ten meters"),
+]
+
 # Nothing in the store answers these. Some are about sibling prompts of the same packages that were not mixed
 # into the video (the echo test, conference menu, directory, voicemail greeting, Sense and Sensibility 0920).
 UNANSWERABLE = [
@@ -198,18 +299,79 @@ def spans(media: Path) -> dict[str, tuple[float, float]]:
     return result
 
 
+def prompt_schedule(media: Path) -> list[dict]:
+    """Where each clip of PROMPT_CLIPS sits in prompts_narrated.mp4 (known by construction) and what it says."""
+    sounds = media / "speech" / "asterisk_en_allison" / "core-sounds-en.txt"
+    texts = dict(ln.split(": ", 1) for ln in sounds.read_text().splitlines() if ": " in ln)
+    at, out = 10.0, []
+    for clip in PROMPT_CLIPS:
+        path = media / "speech" / f"{clip}.wav"
+        with wave.open(str(path)) as w:
+            seconds = w.getnframes() / w.getframerate()
+        stem = path.stem
+        if stem in texts:
+            said = texts[stem].strip()
+        elif stem == "goforward":
+            said = "go forward ten meters"
+        else:
+            said = path.with_suffix(".txt").read_text().strip()
+        out.append(
+            {
+                "key": stem.rsplit("-", 1)[-1] if "austen" in stem else stem,
+                "at": at,
+                "audio": f"speech/{clip}.wav",
+                "text": said,
+                "end": round(at + seconds, 3),
+            }
+        )
+        at = round(at + seconds + 5.0, 3)
+    return out
+
+
+def render(media: Path, folder: Path) -> Path:
+    """Build prompts_narrated.mp4 in ``folder`` with shared/media/make_narrated.py (needs ffmpeg)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("video", "speech"):
+        link = folder / name
+        if not link.exists():
+            link.symlink_to(media / name)
+    spec = {
+        "video": "video/bbb.mp4",
+        "bed_volume": 0.25,
+        "clips": [{"at": c["at"], "audio": c["audio"], "text": c["text"]} for c in prompt_schedule(media)],
+    }
+    (folder / "prompts_narrated.spec.json").write_text(json.dumps(spec, indent=1) + "\n")
+    out = folder / PROMPTS_VIDEO
+    subprocess.run(
+        ["python3", str(media / "make_narrated.py"), str(folder / "prompts_narrated.spec.json"), str(out)], check=True
+    )
+    return out
+
+
 def main() -> None:
-    span = spans(MEDIA)
+    ap = argparse.ArgumentParser(description="Write retrieval.jsonl and retrieval_none.jsonl.")
+    ap.add_argument("--media", type=Path, default=MEDIA)
+    ap.add_argument("--render", type=Path, metavar="DIR", help="also build prompts_narrated.mp4 in DIR")
+    args = ap.parse_args()
+    span = spans(args.media)
+    prompts = {c["key"]: (c["at"], c["end"]) for c in prompt_schedule(args.media)}
     items = []
-    for kind, table in (("paraphrase", PARAPHRASE), ("near_dup", NEAR_DUP), ("exact", EXACT)):
+    for kind, table, video, where in (
+        ("paraphrase", PARAPHRASE, NARRATED, span),
+        ("near_dup", NEAR_DUP, NARRATED, span),
+        ("exact", EXACT, NARRATED, span),
+        ("paraphrase", PROMPT_PARAPHRASE, PROMPTS_VIDEO, prompts),
+        ("near_dup", PROMPT_NEAR_DUP, PROMPTS_VIDEO, prompts),
+        ("exact", PROMPT_EXACT, PROMPTS_VIDEO, prompts),
+    ):
         for split, key, question in table:
-            a, b = span[key]
+            a, b = where[key]
             items.append(
                 {
                     "type": kind,
                     "split": split,
                     "question": question,
-                    "video": NARRATED,
+                    "video": video,
                     "start": round(a, 3),
                     "end": round(b, 3),
                     "line": key,
@@ -219,6 +381,8 @@ def main() -> None:
     none = [{"type": "none", "split": s, "question": q, "video": v} for s, v, q in UNANSWERABLE]
     OUT_NONE.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in none))
     print(f"wrote {len(items)} questions to {OUT} and {len(none)} to {OUT_NONE}")
+    if args.render:
+        print(f"rendered {render(args.media, args.render)}")
 
 
 if __name__ == "__main__":

@@ -112,3 +112,19 @@ def test_eval_metrics(index, tmp_path) -> None:
     report = evaluate(index, load(data))
     assert report["summary"]["temporal"]["agent"]["answer_acc"] == 1.0
     assert len(report["skipped"]) == 1 and "| temporal | 1 | agent |" in render(report)
+
+
+def test_retrieval_sets_are_well_formed() -> None:
+    """benchmarks/eval/retrieval.jsonl and retrieval_none.jsonl: typed, split, and big enough to report on."""
+    from collections import Counter
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "benchmarks" / "eval"
+    items = load(folder / "retrieval.jsonl")
+    assert all(i["split"] in ("tune", "test") and i["start"] < i["end"] for i in items)
+    kinds = Counter((i["type"], i["split"]) for i in items)
+    assert set(kinds) == {(t, s) for t in ("paraphrase", "near_dup", "exact") for s in ("tune", "test")}
+    assert kinds["paraphrase", "tune"] + kinds["paraphrase", "test"] >= 40
+    none = [json.loads(x) for x in (folder / "retrieval_none.jsonl").read_text().splitlines() if x.strip()]
+    assert len(none) >= 15 and {i["split"] for i in none} == {"tune", "test"}
+    assert len({i["question"] for i in items + none}) == len(items) + len(none)  # no question twice
