@@ -7,7 +7,7 @@ from typing import Any
 
 from memindex.errors import ConfigError, EncoderMismatchError
 
-__all__ = ["TextEncoderConfig", "FrameEncoderConfig", "StoreConfig"]
+__all__ = ["TextEncoderConfig", "FrameEncoderConfig", "TierBackendConfig", "StoreConfig"]
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,34 @@ class FrameEncoderConfig:
 
 
 @dataclass(frozen=True)
+class TierBackendConfig:
+    """Where the vector tiers live (docs/scale.md). ``name`` picks a registered backend: ``faiss`` (a file
+    per tier, memory-mapped), ``faiss-gpu`` (the same files, searched sharded over the node's GPUs) or
+    ``milvus`` (a Milvus server at ``uri``; None: milvus-lite embedded in the store folder). Any backend
+    can be switched and rebuilt from the catalog."""
+
+    name: str = "faiss"
+    nprobe: int = 32  # IVF lists visited per query
+    rerank: int = 2  # PQ tiers: candidates re-ranked exactly with catalog vectors, as a multiple of k
+    gpus: int | None = None  # faiss-gpu: shard over this many GPUs (None: all visible)
+    uri: str | None = None  # milvus: server URI (token from MEMINDEX_MILVUS_TOKEN)
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     frame: FrameEncoderConfig = field(default_factory=FrameEncoderConfig)
+    tiers: TierBackendConfig = field(default_factory=TierBackendConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": asdict(self.text), "frame": asdict(self.frame)}
+        return {"text": asdict(self.text), "frame": asdict(self.frame), "tiers": asdict(self.tiers)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoreConfig:
         return cls(
             text=_build(TextEncoderConfig, data.get("text", {})),
             frame=_build(FrameEncoderConfig, data.get("frame", {})),
+            tiers=_build(TierBackendConfig, data.get("tiers", {})),
         )
 
     def check_compatible(self, saved: StoreConfig) -> None:

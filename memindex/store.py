@@ -38,7 +38,8 @@ from memindex.errors import (
     StoreFullError,
 )
 from memindex.media import MediaCache
-from memindex.tiers import TierDamagedError, VectorTier, choose_factory, factory_rank
+from memindex.vectors import BACKENDS, VectorBackend, open_backend
+from memindex.vectors.tierfile import TierDamagedError
 
 __all__ = ["Store", "WriteTxn", "DocRow"]
 
@@ -128,6 +129,7 @@ class Store:
         shared = catalog_url or os.environ.get("MEMINDEX_CATALOG_URL")
         self._check_catalog_file(shared)
         self.config = self._settle_config(config)
+        BACKENDS.get(self.config.tiers.name)  # an unknown vector backend fails here, listing the valid ones
         catalog = self.dir / "catalog.sqlite"
         self.catalog_url = shared or sqlite_url(catalog, read_only=self.read_only,
                                                 immutable=self.read_only and _unwritable(self.dir))
@@ -138,7 +140,7 @@ class Store:
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self.catalog_id = self._claim_catalog(where)
         self.media = MediaCache(self.dir / "media", create=not self.read_only)
-        self._tiers: dict[str, VectorTier] = {}
+        self._tiers: dict[str, VectorBackend] = {}
         self._tier_lock = threading.RLock()
         self._text: TextEmbedder | None = None
         self._frame: FrameEmbedder | None = None
@@ -263,7 +265,7 @@ class Store:
         gen = session.scalar(select(TierState.generation).where(TierState.tier == tier))
         return int(gen or 0)
 
-    def tier(self, name: str, *, save: bool = False) -> VectorTier:
+    def tier(self, name: str, *, save: bool = False) -> VectorBackend:
         """The tier, loaded and caught up with the catalog (reloaded or reconciled when it lags; rebuilt from
         the catalog when its file is damaged or was written against another catalog)."""
         enc = self.encoder_for(name)
@@ -287,22 +289,31 @@ class Store:
             self._tiers[name] = tier
             return tier
 
-    def _load_tier(self, name: str, encoder: str, dim: int) -> VectorTier:
-        path = self.dir / "tiers" / f"{name}.faiss"
+    def _load_tier(self, name: str, encoder: str, dim: int) -> VectorBackend:
         try:
-            return VectorTier(path, name, encoder, dim, catalog_id=self.catalog_id)
+            return self._open_tier(name, encoder, dim, load=True)
         except TierDamagedError as exc:
             log.warning("%s; rebuilding it from the catalog", exc)
-            return VectorTier(path, name, encoder, dim, catalog_id=self.catalog_id, load=False)
+            return self._open_tier(name, encoder, dim, load=False)
 
-    def _save_if_idle(self, tier: VectorTier, gen: int) -> None:
+    def _open_tier(self, name: str, encoder: str, dim: int, *, load: bool) -> VectorBackend:
+        """The tier in the configured backend; huge files are checked quickly here, in full by ``check``."""
+        return open_backend(self.config.tiers, self.dir / "tiers", name, encoder, dim, catalog_id=self.catalog_id,
+                            load=load, verify="quick", source=lambda ids: self._exact_vectors(ids, dim))
+
+    def _exact_vectors(self, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Catalog vectors of ``ids`` (for exact re-ranking of quantised candidates); deleted ids drop out."""
+        with self.Session() as s:
+            return _catalog_vectors(s, np.asarray(ids, np.int64), dim)
+
+    def _save_if_idle(self, tier: VectorBackend, gen: int) -> None:
         with self.write_lock(blocking=False) as held:
             if held:
                 with self.Session() as s:
                     if self._generation(s, tier.name) == gen:
                         tier.save(gen)
 
-    def _reconcile(self, tier: VectorTier) -> None:
+    def _reconcile(self, tier: VectorBackend) -> None:
         """Make the tier hold exactly the catalog's vectors: membership first, then content (a vector whose
         bytes differ from its catalog row is replaced)."""
         with self.Session() as s:
@@ -321,7 +332,7 @@ class Store:
             log.info("tier %s reconciled with the catalog: -%d +%d (%d with other content)", tier.name,
                      len(stale), len(missing), len(wrong))
 
-    def _differing(self, s: Session, tier: VectorTier, common: np.ndarray) -> np.ndarray:
+    def _differing(self, s: Session, tier: VectorBackend, common: np.ndarray) -> np.ndarray:
         """Ids among ``common`` whose tier vector is not their catalog vector."""
         bad = []
         for chunk in _chunks(common, 32768):
@@ -388,7 +399,7 @@ class Store:
                 tier.remove(ids)
             for ids, vecs in txn.added.get(name, []):
                 tier.add(ids, vecs)
-            if factory_rank(choose_factory(tier.ntotal, tier.dim)) > factory_rank(tier.factory):
+            if tier.outgrown():
                 tier = self._refactor(name, tier)
             tier.save(gen)
             return
@@ -400,16 +411,15 @@ class Store:
             # Searches join hits against the catalog, so a lagging tier never shows deleted rows.
             log.warning("tier %s not updated now (%s); it is reconciled when its encoder loads", name, exc)
 
-    def _refactor(self, name: str, tier: VectorTier) -> VectorTier:
+    def _refactor(self, name: str, tier: VectorBackend) -> VectorBackend:
         """The tier outgrew its factory (e.g. exact search past 100k vectors): rebuild it from the catalog's
-        vectors with the factory for its size (IVF is trained on them), and swap it in."""
+        vectors with the factory for its size, trained on a sample, streamed in chunks (a 10M-vector tier
+        never holds the catalog's 15 GB of vectors in memory at once), and swap it in."""
+        fresh = self._open_tier(name, tier.encoder, tier.dim, load=False)
         with self.Session() as s:
-            rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == name, Doc.vector.is_not(None))).all()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), tier.dim)
-        fresh = VectorTier(tier.path, name, tier.encoder, tier.dim, catalog_id=self.catalog_id, load=False)
-        fresh.rebuild(ids, vecs)
-        log.info("tier %s: %d vectors, index %s -> %s", name, len(ids), tier.factory, fresh.factory)
+            total = int(s.scalar(select(func.count(Doc.id)).where(Doc.tier == name, Doc.vector.is_not(None))) or 0)
+            fresh.rebuild_from(total, _tier_chunks(s, name, tier.dim), _tier_sample(s, name, tier.dim, total))
+        log.info("tier %s: %d vectors, index %s -> %s", name, total, tier.factory, fresh.factory)
         self._tiers[name] = fresh
         return fresh
 
@@ -484,6 +494,29 @@ def _redact(url: str) -> str:
 def _chunks(ids: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
+
+
+def _tier_chunks(s: Session, tier: str, dim: int, size: int = 65536) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A tier's catalog vectors in id order, ``size`` at a time (keyset pagination on the primary key)."""
+    last = 0
+    while True:
+        rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id > last)
+                         .order_by(Doc.id).limit(size)).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield (np.array([r[0] for r in rows], np.int64),
+               np.frombuffer(b"".join(bytes(r[1] or b"") for r in rows), np.float32).reshape(len(rows), dim))
+
+
+def _tier_sample(s: Session, tier: str, dim: int, total: int, want: int = 262144) -> np.ndarray:
+    """About ``want`` of a tier's catalog vectors, spread over it (every n-th id), to train an index on."""
+    step = max(1, total // want)
+    rows = s.scalars(select(Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id % step == 0)
+                     .limit(want)).all()
+    if len(rows) < min(total, want) // 2:  # the tier's ids fall on few multiples of step: take the first ones
+        rows = s.scalars(select(Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None)).limit(want)).all()
+    return np.frombuffer(b"".join(bytes(r) for r in rows if r), np.float32).reshape(len(rows), dim)
 
 
 def _catalog_vectors(s: Session, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
