@@ -1,19 +1,24 @@
-"""Writes a stage's results into the store: catalog rows and searchable docs in one write transaction."""
+"""The committer: writes the records of one stage group into the store, in one write transaction (files the
+rows point at, such as keyframe JPEGs, just before it). Rows go in as bulk inserts; only the driver, which
+owns the store, calls these."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from ingest.records import UtteranceRec
-from ingest.visual_pass import VisualResult
+from ingest.visual_pass import KeptFrame, VisualResult
 from memindex.catalog.models import Frame, OcrLine, Segment, StageRun, Utterance, Word
 from memindex.encoders.base import TextEmbedder
 from memindex.store import DocRow, Store, WriteTxn
 
-__all__ = ["commit_visual", "commit_speech", "record_stage", "speech_detail"]
+__all__ = ["commit_group", "add_visual", "add_utterances", "commit_speech", "record_stage", "record_outcome",
+           "speech_detail"]
 
 
 def record_stage(txn: WriteTxn, video_id: str, stage: str, status: str, model: str | None,
@@ -26,77 +31,97 @@ def record_stage(txn: WriteTxn, video_id: str, stage: str, status: str, model: s
         row.status, row.model, row.detail, row.seconds = status, model, detail, seconds
 
 
-def commit_visual(store: Store, video_id: str, res: VisualResult, text: TextEmbedder,
-                  stages: dict[str, tuple[str, str | None, str | None]]) -> None:
-    """Shots, keyframes (visual docs, pending when no vectors), screen text (screen docs), one transaction."""
-    ocr_vecs = text.embed([ln.text for ln in res.ocr]) if res.ocr else None
+def record_outcome(txn: WriteTxn, video_id: str, outcome: Any) -> None:
+    """Record an ``ingest.work.Outcome``."""
+    record_stage(txn, video_id, outcome.stage, outcome.status, outcome.model, outcome.detail, outcome.seconds)
+
+
+def commit_group(store: Store, video_id: str, stage: Any, records: Any, cfg: Any) -> None:
+    """One worker stage's records: its files first (outside the write lock: a full disk there is this video's
+    failure), then its rows in one transaction."""
+    stage.write_files(store.media, video_id, records)
     with store.write() as txn:
-        s = txn.session
-        shot_ids = []
-        for shot in res.shots:
-            seg = Segment(video_id=video_id, level="shot", idx=shot.index, start=shot.start, end=shot.end)
-            s.add(seg)
-            shot_ids.append(seg)
-        s.flush()
-        frames = [Frame(video_id=video_id, shot_id=shot_ids[min(f.shot_index, len(shot_ids) - 1)].id, t=f.t,
-                        path=f.path, width=f.width, height=f.height) for f in res.frames]
-        s.add_all(frames)
-        s.flush()
-        _set_shot_keyframes(shot_ids, frames)
-        embedded = [f.vector is not None for f in res.frames]
-        rows = [DocRow(video_id, fr.id, fr.t, fr.t) for fr in frames]
-        if rows and all(embedded):
-            txn.add_docs("visual", rows, np.stack([f.vector for f in res.frames]))
-        elif rows:
-            txn.add_docs("visual", rows, None)
-        _add_ocr(txn, video_id, res, frames, ocr_vecs)
-        for stage, (status, model, detail) in stages.items():
-            record_stage(txn, video_id, stage, status, model, detail, res.seconds.get(stage, 0.0))
+        stage.commit(txn, video_id, records, cfg)
 
 
-def _set_shot_keyframes(shots: list[Segment], frames: list[Frame]) -> None:
-    for seg in shots:
-        inside = [f for f in frames if f.shot_id == seg.id]
-        if inside:
-            mid = (seg.start + seg.end) / 2
-            seg.keyframe_id = min(inside, key=lambda f: abs(f.t - mid)).id
+def _insert(txn: WriteTxn, model: type, rows: list[dict[str, Any]]) -> list[int]:
+    """Bulk insert; the new rows' ids in the order of ``rows``."""
+    if not rows:
+        return []
+    stmt = insert(model).returning(model.id, sort_by_parameter_order=True)  # type: ignore[attr-defined]
+    return list(txn.session.scalars(stmt, rows))
 
 
-def _add_ocr(txn: WriteTxn, video_id: str, res: VisualResult, frames: list[Frame],
-             vecs: np.ndarray | None) -> None:
-    lines = []
+def add_visual(txn: WriteTxn, video_id: str, res: VisualResult) -> None:
+    """Shots, keyframes (visual docs, pending when they have no vectors), screen text (screen docs) and the
+    stage outcomes, in the caller's transaction. Keyframe paths must be set (written to the media cache)."""
+    shot_ids = _insert(txn, Segment, [dict(video_id=video_id, level="shot", idx=sh.index, start=sh.start, end=sh.end)
+                                      for sh in res.shots])
+    frame_shots = [shot_ids[min(f.shot_index, len(shot_ids) - 1)] for f in res.frames]
+    frame_ids = _insert(txn, Frame, [dict(video_id=video_id, shot_id=sid, t=f.t, path=f.path, width=f.width,
+                                          height=f.height) for f, sid in zip(res.frames, frame_shots, strict=True)])
+    _set_shot_keyframes(txn, res, shot_ids, frame_ids, frame_shots)
+    rows = [DocRow(video_id, fid, f.t, f.t) for f, fid in zip(res.frames, frame_ids, strict=True)]
+    if rows:
+        embedded = all(f.vector is not None for f in res.frames)
+        txn.add_docs("visual", rows, np.stack([f.vector for f in res.frames]) if embedded else None)
+    _add_ocr(txn, video_id, res, frame_ids)
+    for outcome in res.outcomes:
+        record_outcome(txn, video_id, outcome)
+
+
+def _set_shot_keyframes(txn: WriteTxn, res: VisualResult, shot_ids: list[int], frame_ids: list[int],
+                        frame_shots: list[int]) -> None:
+    """Each shot's keyframe: its frame nearest the shot's middle."""
+    inside: dict[int, list[tuple[KeptFrame, int]]] = {}
+    for f, fid, sid in zip(res.frames, frame_ids, frame_shots, strict=True):
+        inside.setdefault(sid, []).append((f, fid))
+    values = []
+    for shot, sid in zip(res.shots, shot_ids, strict=True):
+        if sid in inside:
+            mid = (shot.start + shot.end) / 2
+            values.append({"id": sid, "keyframe_id": min(inside[sid], key=lambda p: abs(p[0].t - mid))[1]})
+    if values:
+        txn.session.execute(update(Segment), values)
+
+
+def _add_ocr(txn: WriteTxn, video_id: str, res: VisualResult, frame_ids: list[int]) -> None:
+    rows = []
     for ln in res.ocr:
-        near = min(frames, key=lambda f: abs(f.t - (ln.frame_t if ln.frame_t is not None else ln.start)),
-                   default=None)
-        row = OcrLine(video_id=video_id, frame_id=near.id if near else None, start=ln.start, end=ln.end,
-                      text=ln.text, box=json.dumps([list(p) for p in ln.box]) if ln.box else None,
-                      confidence=ln.confidence)
-        lines.append(row)
-    txn.session.add_all(lines)
-    txn.session.flush()
-    if lines:
-        txn.add_docs("screen", [DocRow(video_id, r.id, r.start, r.end, r.text) for r in lines], vecs)
+        at = ln.frame_t if ln.frame_t is not None else ln.start
+        near = min(range(len(res.frames)), key=lambda i: abs(res.frames[i].t - at), default=None)
+        rows.append(dict(video_id=video_id, frame_id=frame_ids[near] if near is not None else None, start=ln.start,
+                         end=ln.end, text=ln.text, box=json.dumps([list(p) for p in ln.box]) if ln.box else None,
+                         confidence=ln.confidence))
+    ids = _insert(txn, OcrLine, rows)
+    if ids:
+        docs = [DocRow(video_id, i, ln.start, ln.end, ln.text) for i, ln in zip(ids, res.ocr, strict=True)]
+        txn.add_docs("screen", docs, res.ocr_vectors)
+
+
+def add_utterances(txn: WriteTxn, video_id: str, utts: Sequence[UtteranceRec], vectors: np.ndarray | None) -> None:
+    """Utterances (with language, its probability, quality and flags), their words, and speech docs for
+    those with text (``vectors``: one per such utterance, in order), in the caller's transaction."""
+    ids = _insert(txn, Utterance, [dict(video_id=video_id, start=u.start, end=u.end, text=u.text, speaker=u.speaker,
+                                        language=u.language, language_prob=u.language_prob, quality=u.quality,
+                                        flags=",".join(u.flags) or None) for u in utts])
+    words = [dict(video_id=video_id, utterance_id=uid, start=w.start, end=w.end, text=w.text, prob=w.prob,
+                  speaker=w.speaker or u.speaker) for u, uid in zip(utts, ids, strict=True) for w in u.words]
+    if words:
+        txn.session.execute(insert(Word), words)
+    docs = [DocRow(video_id, uid, u.start, u.end, u.text) for u, uid in zip(utts, ids, strict=True) if u.text]
+    if docs:
+        txn.add_docs("speech", docs, vectors)
 
 
 def commit_speech(store: Store, video_id: str, utts: list[UtteranceRec], text: TextEmbedder,
                   model: str, seconds: float) -> None:
-    """Utterances (with language, its probability, quality and flags), words, and speech docs for those with
-    text; the stage detail sums up the video's languages and what was flagged."""
-    spoken = [u for u in utts if u.text]
-    vecs = text.embed([u.text for u in spoken]) if spoken else None
+    """Embed and commit a video's utterances with its ``asr`` stage row (the stage detail sums up the
+    video's languages and what was flagged), in one transaction."""
+    spoken = [u.text for u in utts if u.text]
+    vecs = text.embed(spoken) if spoken else None
     with store.write() as txn:
-        s = txn.session
-        rows = [Utterance(video_id=video_id, start=u.start, end=u.end, text=u.text, speaker=u.speaker,
-                          language=u.language, language_prob=u.language_prob, quality=u.quality,
-                          flags=",".join(u.flags) or None) for u in utts]
-        s.add_all(rows)
-        s.flush()
-        for row, u in zip(rows, utts, strict=True):
-            s.add_all([Word(video_id=video_id, utterance_id=row.id, start=w.start, end=w.end, text=w.text,
-                            prob=w.prob, speaker=w.speaker or u.speaker) for w in u.words])
-        docs = [DocRow(video_id, r.id, r.start, r.end, r.text) for r in rows if r.text]
-        if docs:
-            txn.add_docs("speech", docs, vecs)
+        add_utterances(txn, video_id, utts, vecs)
         record_stage(txn, video_id, "asr", "done", model[:256], speech_detail(utts), seconds)
 
 

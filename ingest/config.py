@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingest.asr_guards import GuardConfig
 from ingest.captioners import CaptionerConfig
@@ -13,9 +17,10 @@ from ingest.hierarchy import HierarchyConfig
 from ingest.lid import LanguageRouting
 from ingest.ocr import ReadBudget
 from ingest.semantic import SemanticConfig
+from memindex.errors import ConfigError
 
 __all__ = ["DecodeConfig", "ShotConfig", "KeyframeConfig", "AsrConfig", "OcrConfig", "IngestConfig",
-           "VIDEO_EXTENSIONS"]
+           "VIDEO_EXTENSIONS", "config_from_dict"]
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split()
@@ -73,3 +78,43 @@ class IngestConfig:
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     speakers: DiarizeConfig = field(default_factory=DiarizeConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IngestConfig:
+        """``{"ocr": {"interval": 2.0}, ...}`` over the defaults; an unknown stage or option is a
+        ``ConfigError`` naming the valid ones."""
+        return config_from_dict(cls, data, "ingest config")
+
+
+def config_from_dict(kind: type, data: Any, where: str) -> Any:
+    """A frozen config dataclass from a (partial) dict, nested configs included; unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of option names to values, got {data!r}")
+    hints = typing.get_type_hints(kind)
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {unknown} in {where}; valid: {sorted(known)}")
+    values = {name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    try:
+        return kind(**values)
+    except TypeError as exc:
+        raise ConfigError(f"bad {where}: {exc}") from exc
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    nested = [t for t in _members(hint) if dataclasses.is_dataclass(t)]
+    if nested and isinstance(value, dict):
+        return config_from_dict(nested[0], value, where)
+    if isinstance(value, list):  # JSON has no tuples
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
+
+
+def _members(hint: Any) -> tuple[Any, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return typing.get_args(hint)
+    return (hint,)

@@ -3,8 +3,10 @@ clustering per audio chunk; chunk clusters then join the video's speakers, clust
 across the video (centroid cosine, short clusters absorbed), and the speakers join the collection's speaker
 entities by centroid cosine, so a voice keeps one id (``spk<entity id>``) across chunks and videos.
 
-``SpeakerStage`` is what the pipeline drives: ``feed`` each audio chunk, then ``label`` the utterances
-(every word gets the speaker whose turns overlap it most) and write the speaker entities and their turns."""
+``SpeakerStage`` is what the pipeline's speech stage drives on a worker: ``feed`` each audio chunk, then
+``speakers`` gives the video's voices; beside the store, ``match_speakers`` joins them to the collection's
+speaker entities and writes their turns, and ``assign_words`` gives every word the speaker whose turns
+overlap it most (``label`` does both for one video)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from memindex.errors import ConfigError, MissingDependencyError, StageError
 from memindex.store import Store
 
 __all__ = ["DiarizeConfig", "Turn", "Diarizer", "ResemblyzerDiarizer", "DIARIZERS", "make_diarizer",
-           "cluster", "absorb_small", "merge_clusters", "SpeakerStage", "assign_words"]
+           "cluster", "absorb_small", "merge_clusters", "SpeakerStage", "assign_words", "match_speakers"]
 
 log = logging.getLogger(__name__)
 
@@ -236,20 +238,7 @@ class SpeakerStage:
         t0 = time.perf_counter()
         groups, before = self.speakers()
         with store.write() as txn:
-            s = txn.session
-            s.execute(delete(EntityMention).where(EntityMention.video_id == video_id,
-                                                  EntityMention.source == "diarization"))
-            prune_orphans(s)
-            ids = _match_entities(s, groups, self.cfg.speaker_threshold)
-            labelled: list[tuple[float, float, str]] = []
-            for (members, _), eid in zip(groups, ids, strict=True):
-                for turn in members:
-                    s.add(EntityMention(entity_id=eid, video_id=video_id, start=turn.start, end=turn.end,
-                                        source="diarization", confidence=1.0, embedding=turn.embedding.tobytes()))
-                    labelled.append((turn.start, turn.end, speaker_label(eid)))
-            detail = f"{len(groups)} speakers, {len(labelled)} turns"
-            if before != len(groups):
-                detail += f" ({before} clusters before merging)"
+            labelled, detail = match_speakers(txn.session, video_id, groups, before, self.cfg.speaker_threshold)
             record_stage(txn, video_id, "speakers", "done", self.diarizer.name, detail,
                          self.seconds + time.perf_counter() - t0)
         return assign_words(utts, labelled), detail
@@ -261,6 +250,27 @@ class SpeakerStage:
         merged = merge_clusters([members for members, _ in joined], self.cfg.merge_threshold,
                                 self.cfg.min_video_speaker, self.cfg.speaker_threshold)
         return merged, len(joined)
+
+
+def match_speakers(session: Any, video_id: str, groups: Sequence[tuple[list[Turn], np.ndarray]], clusters: int,
+                   threshold: float) -> tuple[list[tuple[float, float, str]], str]:
+    """Beside the store, in the caller's transaction: replace the video's speaker turns, each voice joining
+    the most similar speaker entity of the collection (or a new one). Returns the labelled turns and the
+    stage detail (``clusters``: how many there were before merging)."""
+    session.execute(delete(EntityMention).where(EntityMention.video_id == video_id,
+                                                EntityMention.source == "diarization"))
+    prune_orphans(session)
+    ids = _match_entities(session, groups, threshold)
+    labelled: list[tuple[float, float, str]] = []
+    for (members, _), eid in zip(groups, ids, strict=True):
+        for turn in members:
+            session.add(EntityMention(entity_id=eid, video_id=video_id, start=turn.start, end=turn.end,
+                                      source="diarization", confidence=1.0, embedding=turn.embedding.tobytes()))
+            labelled.append((turn.start, turn.end, speaker_label(eid)))
+    detail = f"{len(groups)} speakers, {len(labelled)} turns"
+    if clusters != len(groups):
+        detail += f" ({clusters} clusters before merging)"
+    return labelled, detail
 
 
 def _video_clusters(turns: Sequence[tuple[int, Turn]], threshold: float) -> list[tuple[list[Turn], np.ndarray]]:

@@ -1,13 +1,16 @@
-"""The single decode pass over a video's frames: shots, keyframes (to the media cache), screen text and
-keyframe embeddings, all streamed so memory stays flat in the video's length."""
+"""The single decode pass over a video's frames: shots, keyframes (JPEG bytes kept in memory), screen text and
+keyframe embeddings, all streamed so memory stays flat in the video's length. ``VisualStage`` is the
+pipeline's ``frames`` stage: the pass and its text vectors on a worker, its records written by the driver."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,21 +21,25 @@ from ingest.records import OcrLineRec, SampledFrame, Shot
 from ingest.shots import make_shot_detector
 from memindex.encoders.base import FrameEmbedder
 from memindex.errors import MediaError
-from memindex.media import MediaCache
+from memindex.media import MediaCache, encode_jpeg
 
-__all__ = ["VisualResult", "KeptFrame", "run_visual_pass"]
+__all__ = ["VisualResult", "KeptFrame", "run_visual_pass", "VisualStage"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class KeptFrame:
+    """A keyframe as JPEG bytes; ``path`` is set when the driver has written it to the media cache."""
+
     shot_index: int
     t: float
-    path: str
+    name: str
     width: int
     height: int
+    jpeg: bytes
     vector: np.ndarray | None = None
+    path: str = ""
 
 
 @dataclass
@@ -42,6 +49,8 @@ class VisualResult:
     ocr: list[OcrLineRec] = field(default_factory=list)
     decoded_until: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
+    ocr_vectors: np.ndarray | None = None  # text vectors of ``ocr``, in order
+    outcomes: list = field(default_factory=list)  # the ``Outcome`` of shots, keyframes, visual and ocr
 
 
 def _resize(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -56,9 +65,8 @@ def _resize(image: np.ndarray, max_side: int) -> np.ndarray:
 
 
 class _Pass:
-    def __init__(self, info: VideoInfo, video_id: str, cfg: IngestConfig, media: MediaCache,
-                 embedder: FrameEmbedder | None, ocr: object | None) -> None:
-        self.info, self.video_id, self.cfg, self.media = info, video_id, cfg, media
+    def __init__(self, info: VideoInfo, cfg: IngestConfig, embedder: FrameEmbedder | None, ocr: object | None) -> None:
+        self.info, self.cfg = info, cfg
         self.embedder, self.ocr = embedder, ocr
         self.result = VisualResult()
         self.shot_start = 0.0
@@ -68,8 +76,8 @@ class _Pass:
     def keep(self, keyframes: list[Keyframe]) -> None:
         for kf in keyframes:
             img = _resize(kf.image, self.cfg.keyframes.max_side)
-            rel = self.media.put_jpeg(self.video_id, f"{int(round(kf.t * 1000)):09d}", img)
-            kept = KeptFrame(kf.shot_index, kf.t, rel, img.shape[1], img.shape[0])
+            kept = KeptFrame(kf.shot_index, kf.t, f"{int(round(kf.t * 1000)):09d}", img.shape[1], img.shape[0],
+                             encode_jpeg(img))
             self.result.frames.append(kept)
             if self.embedder is not None:
                 self.pending.append((kept, img))
@@ -128,11 +136,10 @@ class _OcrWorker:
         return self.lines
 
 
-def run_visual_pass(info: VideoInfo, video_id: str, cfg: IngestConfig, media: MediaCache, *,
-                    embedder: FrameEmbedder | None, ocr: object | None,
+def run_visual_pass(info: VideoInfo, cfg: IngestConfig, *, embedder: FrameEmbedder | None, ocr: object | None,
                     on_progress: Callable[[float], None] | None = None) -> VisualResult:
-    """Decode once; returns shots covering [0, end], keyframes written to the cache, and screen text."""
-    p = _Pass(info, video_id, cfg, media, embedder, ocr)
+    """Decode once; returns shots covering [0, end], keyframes as JPEG bytes, and screen text."""
+    p = _Pass(info, cfg, embedder, ocr)
     detector = make_shot_detector(cfg.shots.detector, min_shot=cfg.shots.min_shot,
                                   threshold=cfg.shots.threshold)
     worker = _OcrWorker(ocr) if ocr is not None else None
@@ -170,3 +177,49 @@ def _finish(p: _Pass, detector: object, t_last: float) -> None:
     p.keep(p.keys.flush())
     p.embed_pending()
     p.result.decoded_until = end
+
+
+class VisualStage:
+    """Worker stage ``frames``: the decode pass, then the screen text's vectors; the driver writes the
+    keyframes to the media cache and the rows and docs of shots, keyframes, visual and ocr in one group."""
+
+    def produce(self, job: Any) -> VisualResult:
+        from ingest.work import Outcome
+
+        t0 = time.perf_counter()
+        job.advance(0.0)  # the analysis began (a progress display shows the video as active)
+        embedder, why = job.models.frame()
+        tracker = _tracker(job)
+        res = run_visual_pass(job.info, job.config, embedder=embedder, ocr=tracker, on_progress=job.advance)
+        if res.ocr:
+            res.ocr_vectors = job.models.text().embed([ln.text for ln in res.ocr])
+        frame_cfg = job.task.store_config.frame
+        res.outcomes = [
+            Outcome("shots", "done", job.config.shots.detector, f"{len(res.shots)} shots", time.perf_counter() - t0),
+            Outcome("keyframes", "done", None, f"{len(res.frames)} keyframes"),
+            Outcome("visual", "done", embedder.name) if embedder else
+            Outcome("visual", "pending", frame_cfg.name, why or "disabled"),
+            Outcome("ocr", "done", tracker.name, f"{len(res.ocr)} lines") if tracker else
+            Outcome("ocr", "skipped", None, "disabled"),
+        ]
+        return res
+
+    def write_files(self, media: MediaCache, video_id: str, res: VisualResult) -> None:
+        for frame in res.frames:
+            frame.path = media.put_jpeg(video_id, frame.name, frame.jpeg)
+
+    def commit(self, txn: Any, video_id: str, res: VisualResult, cfg: IngestConfig) -> None:
+        from ingest.commit import add_visual
+
+        add_visual(txn, video_id, res)
+
+
+def _tracker(job: Any) -> Any:
+    """A fresh screen-text tracker for the video, over the process's OCR reader; None when OCR is off."""
+    cfg = job.config.ocr
+    if not cfg.enabled:
+        return None
+    from ingest.ocr import ScreenTextTracker, make_ocr_reader
+
+    reader = job.models.load("ocr", cfg.reader, lambda: make_ocr_reader(cfg.reader))
+    return ScreenTextTracker(reader, interval=cfg.interval, budget=cfg.budget)

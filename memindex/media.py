@@ -12,9 +12,19 @@ import numpy as np
 
 from memindex.errors import NotFoundError, StoreError
 
-__all__ = ["MediaCache"]
+__all__ = ["MediaCache", "encode_jpeg"]
 
 _SAFE_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    """An RGB frame (H x W x 3, uint8) as JPEG bytes: what ingest workers keep in memory for the driver to
+    write, so a worker never needs the store."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
 class MediaCache:
@@ -28,20 +38,18 @@ class MediaCache:
             raise StoreError(f"invalid video id {video_id!r}")
         return self.root / video_id
 
-    def put_jpeg(self, video_id: str, name: str, image: np.ndarray, quality: int = 85) -> str:
-        """Write an RGB frame as JPEG atomically; returns its path relative to the cache root."""
-        from PIL import Image
-
+    def put_jpeg(self, video_id: str, name: str, image: np.ndarray | bytes, quality: int = 85) -> str:
+        """Write a JPEG atomically: encoded bytes as they are, or an RGB frame encoded here (``encode_jpeg``);
+        returns its path relative to the cache root."""
+        data = image if isinstance(image, bytes) else encode_jpeg(image, quality)
         folder = self._video_dir(video_id)
         folder.mkdir(exist_ok=True)
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="JPEG", quality=quality)
         target = folder / f"{name}.jpg"
         tmp = target.with_suffix(".jpg.tmp")
         from memindex import faults
 
         faults.point("media.write")
-        tmp.write_bytes(buf.getvalue())
+        tmp.write_bytes(data)
         os.replace(tmp, target)
         return f"{video_id}/{name}.jpg"
 

@@ -10,9 +10,11 @@ __all__ = ["ProgressEvent", "ProgressCallback"]
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """``kind``: "batch" (total = number of paths about to be ingested), "start" (a video begins; total = its
-    duration), "advance" (done = seconds processed),
-    "stage" (a stage finished), "done", "skipped" or "failed" (message says why)."""
+    """``kind``: "batch" (total = number of paths about to be ingested), "start" (a video is handed to the
+    executor; total = its duration), "advance" (done = seconds of it analyzed; sent by whichever worker
+    analyzes it, possibly from another thread than the other events), "stage" (``stage`` was committed or
+    ran beside the store), "done", "skipped" or "failed" (message says why). Several videos may be between
+    "start" and "done" at once when an ingest runs on worker processes or Ray."""
 
     kind: str
     path: str

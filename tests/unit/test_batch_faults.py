@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 import ingest.pipeline as pipeline
+import ingest.runner as runner
+import ingest.visual_pass as visual_pass
 import memindex
 from ingest.claims import claim
 from ingest.config import AsrConfig, IngestConfig, OcrConfig
@@ -146,14 +148,14 @@ def test_disk_full_writing_keyframes_fails_that_video_only(tmp_path, clip, light
 def test_memindex_error_keeps_its_message(tmp_path, clip, light_config, monkeypatch) -> None:
     bad = _copy(clip, tmp_path / "in" / "a_bad.mp4", b"\0bad")
     good = _copy(clip, tmp_path / "in" / "b_good.mp4")
-    real_probe = pipeline.probe
+    real_probe = runner.probe
 
     def probe(path):  # type: ignore[no-untyped-def]
         if Path(path) == bad:
             raise MediaError("moov atom not found")  # raised without the path: the report adds it
         return real_probe(path)
 
-    monkeypatch.setattr(pipeline, "probe", probe)
+    monkeypatch.setattr(runner, "probe", probe)
     index = memindex.open(tmp_path / "store", config=light_config)
     report = index.ingest([bad, good], config=NO_MODELS)
     assert [f["code"] for f in report.failed] == ["media"]
@@ -164,14 +166,14 @@ def test_memindex_error_keeps_its_message(tmp_path, clip, light_config, monkeypa
 def test_unexpected_exception_is_that_files_failure(tmp_path, clip, light_config, monkeypatch) -> None:
     bad = _copy(clip, tmp_path / "in" / "a_bad.mp4", b"\0bad")
     good = _copy(clip, tmp_path / "in" / "b_good.mp4")
-    real = pipeline.run_visual_pass
+    real = visual_pass.run_visual_pass
 
     def visual(info, *a, **k):  # type: ignore[no-untyped-def]
         if Path(info.path) == bad:
             raise ValueError("a library bug")
         return real(info, *a, **k)
 
-    monkeypatch.setattr(pipeline, "run_visual_pass", visual)
+    monkeypatch.setattr(visual_pass, "run_visual_pass", visual)
     index = memindex.open(tmp_path / "store", config=light_config)
     report = index.ingest([bad, good], config=NO_MODELS)
     [fail] = report.failed
@@ -182,19 +184,19 @@ def test_unexpected_exception_is_that_files_failure(tmp_path, clip, light_config
 def test_keyboard_interrupt_stops_the_batch(tmp_path, clip, light_config, capsys, monkeypatch) -> None:
     first = _copy(clip, tmp_path / "in" / "a.mp4", b"\0a")
     second = _copy(clip, tmp_path / "in" / "b.mp4")
-    real = pipeline.run_visual_pass
+    real = visual_pass.run_visual_pass
 
     def visual(*a, **k):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "run_visual_pass", visual)
+    monkeypatch.setattr(visual_pass, "run_visual_pass", visual)
     store = _store(tmp_path, light_config)
     assert main(_ingest(store, first, second)) == 130
     assert "interrupted" in capsys.readouterr().err
     index = memindex.open(store)
     assert [v["status"] for v in index.videos()] == ["ingesting"]  # the second was never tried
     assert not list((index.store.dir / "claims").iterdir())  # the claim went with the interrupted ingest
-    monkeypatch.setattr(pipeline, "run_visual_pass", real)
+    monkeypatch.setattr(visual_pass, "run_visual_pass", real)
     assert index.ingest([first, second], config=NO_MODELS).ok
 
 
@@ -206,7 +208,7 @@ def test_store_fault_stops_the_batch_and_reports_what_was_done(
     """The catalog fills up (SQLite's own disk-full error) or turns read-only while the second video commits."""
     done, hit, left = (_copy(clip, tmp_path / "in" / f"{n}.mp4", n.encode()) for n in ("a", "b", "c"))
     hit_id = pipeline.video_id_for(hit)[0]
-    real = pipeline.commit_visual
+    real = runner.commit_group
 
     def commit_visual(store, video_id, *a, **k):  # type: ignore[no-untyped-def]
         if video_id == hit_id:
@@ -214,7 +216,7 @@ def test_store_fault_stops_the_batch_and_reports_what_was_done(
             store.engine.dispose()  # every new connection now sees a full (or read-only) catalog
         return real(store, video_id, *a, **k)
 
-    monkeypatch.setattr(pipeline, "commit_visual", commit_visual)
+    monkeypatch.setattr(runner, "commit_group", commit_visual)
     store = _store(tmp_path, light_config)
     assert main(_ingest(store, done, hit, left)) == 2
     out, err = capsys.readouterr()
@@ -330,7 +332,8 @@ def test_store_fault_inside_a_stage_stops_the_batch(tmp_path, light_config, monk
     if stage == "semantic":
         monkeypatch.setattr("ingest.semantic.consolidate", full)
     else:
-        monkeypatch.setattr(pipeline.Ingester, "_speech", full)
+        monkeypatch.setattr("ingest.speech.SpeechStage.produce", lambda self, job: object())  # no models needed
+        monkeypatch.setattr("ingest.speech.SpeechStage.commit", full)
     index = memindex.open(tmp_path / "store", config=light_config)
     cfg = IngestConfig(asr=AsrConfig(enabled=stage == "speech"), ocr=OcrConfig(enabled=False))
     report = index.ingest(paths, config=cfg)

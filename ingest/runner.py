@@ -1,0 +1,264 @@
+"""The driver of one batch: it owns the store. Each video is prepared here (probed, hashed, claimed,
+registered), its analysis goes to the executor, and the results are committed strictly in input order (one
+transaction per worker stage group), then the stages beside the store run and the video is marked ready.
+
+Resume: a video already ``ready`` is skipped; a worker stage whose ``stage_runs`` row says its records are
+committed is not run again; the store stages always run again (they replace their own results). Claims
+(``ingest/claims.py``) keep two ingests of one store from doing a video twice."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ingest import stages
+from ingest.claims import claim, holder
+from ingest.commit import commit_group, record_stage
+from ingest.decode import VideoInfo, probe
+from ingest.executors import Executor
+from ingest.failures import file_error, store_fault
+from ingest.work import VideoRecords, VideoTask
+from memindex.catalog.models import READY, StageRun, Video
+from memindex.errors import MediaError, MemIndexError
+from memindex.progress import ProgressCallback, ProgressEvent
+from memindex.store import Store
+
+__all__ = ["Runner", "IngestReport", "video_id_for"]
+
+log = logging.getLogger(__name__)
+_HASH_BLOCK = 1 << 20
+
+
+def video_id_for(path: str | Path) -> tuple[str, str]:
+    """(id, sha256): the id is the content hash's first 16 hex digits, so a moved file keeps its id."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(_HASH_BLOCK):
+            h.update(block)
+    digest = h.hexdigest()
+    return digest[:16], digest
+
+
+@dataclass
+class IngestReport:
+    """What a batch did. ``stopped`` is set when a store-wide fault ended the batch early:
+    ``{"store", "error", "code", "not_tried"}``; the files after the one that hit it were not tried."""
+
+    ingested: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    stopped: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.stopped is None
+
+    def to_dict(self) -> dict:
+        return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed, "stopped": self.stopped}
+
+
+class _VideoFailed(Exception):
+    """Carries the id of the video whose ingest raised ``__cause__`` out to the batch loop."""
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(video_id)
+        self.video_id = video_id
+
+
+@dataclass
+class _InFlight:
+    entry: dict
+    task: VideoTask
+    claim: ExitStack
+
+
+def _message(err: MemIndexError) -> str:
+    """The error's text with the file and video it names, also when those were set after it was raised."""
+    return str(err.to_dict()["message"])
+
+
+class Runner:
+    """Runs one batch on ``executor``; ``store_stages`` are the loaded store-side stages, in order."""
+
+    def __init__(
+        self,
+        store: Store,
+        cfg: Any,
+        executor: Executor,
+        store_stages: list[tuple[str, Any]],
+        emit: ProgressCallback,
+        report: IngestReport,
+    ) -> None:
+        self.store, self.cfg, self.executor = store, cfg, executor
+        self.store_stages, self.emit, self.report = store_stages, emit, report
+        self.worker_stages = [(spec, spec.load()()) for spec in stages.worker_stages()]
+        self.claims = store.dir / "claims"
+        self._flight: deque[_InFlight] = deque()
+        self._seq = 0
+
+    def run(self, files: list[str]) -> None:
+        todo = deque(files)
+        try:
+            while todo or self._flight:
+                while todo and len(self._flight) < self.executor.slots:
+                    if not self._safely(todo.popleft(), self._prepare):
+                        return self._stop(len(todo) + len(self._flight))
+                if self._flight and not self._safely(self._flight[0].entry["path"], self._finish):
+                    return self._stop(len(todo) + len(self._flight))
+        finally:
+            while self._flight:  # stopped or interrupted: their claims go, a re-run resumes them
+                self._flight.popleft().claim.close()
+
+    def _stop(self, not_tried: int) -> None:
+        self.report.stopped["not_tried"] = not_tried  # type: ignore[index]
+
+    def _safely(self, path: str, step: Any) -> bool:
+        """Run one step for a file, reporting its failure; False when the store itself failed (stop)."""
+        try:
+            step(path)
+        except Exception as exc:  # any failure of this one file is reported for it; see ingest.failures
+            vid = exc.video_id if isinstance(exc, _VideoFailed) else None
+            cause = exc.__cause__ if isinstance(exc, _VideoFailed) and exc.__cause__ else exc
+            log.debug("ingest of %r failed", path, exc_info=cause)
+            fault = store_fault(cause, self.store)
+            self.failed(path, fault or file_error(cause, path, vid))
+            if fault is not None:
+                self.report.stopped = {"store": str(self.store.root), "error": _message(fault), "code": fault.code}
+            return fault is None
+        return True
+
+    def failed(self, path: str, err: MemIndexError) -> None:
+        entry = {"path": path, "error": _message(err), "code": err.code}
+        if err.video_id:
+            entry["video_id"] = err.video_id
+        log.info("ingest failed: %s", entry["error"])
+        self.report.failed.append(entry)
+        self.emit(ProgressEvent("failed", path, err.video_id, message=entry["error"]))
+
+    # -- before the analysis -------------------------------------------------------------------------------
+    def _prepare(self, path: str) -> None:
+        """Probe, hash, skip or claim and register, then submit. A video already ready, in this batch, or
+        claimed by another ingest is skipped."""
+        info = probe(path)
+        vid, digest = video_id_for(path)
+        entry = {"path": path, "video_id": vid, "duration": info.duration}
+        if any(f.task.video_id == vid for f in self._flight):
+            return self._skip(entry, "already in this batch (same content)")
+        if self._status(vid) == READY:
+            return self._skip(entry, "already ingested (same content)")
+        held = ExitStack()
+        if not held.enter_context(claim(self.claims, vid)):
+            held.close()
+            return self._skip(entry, f"being ingested by {holder(self.claims, vid)}")
+        try:
+            if self._status(vid) == READY:  # the other ingest finished between our two looks
+                held.close()
+                return self._skip(entry, "already ingested (same content)")
+            self._register(vid, digest, info)
+            self._seq += 1
+            task = VideoTask(self._seq, path, vid, info, self.cfg, self.store.config, frozenset(self._committed(vid)))
+            self.emit(ProgressEvent("start", path, vid, total=info.duration))
+            self.executor.submit(task)
+        except Exception as exc:
+            self._undo(vid, info, exc)
+            held.close()
+            raise _VideoFailed(vid) from exc
+        self._flight.append(_InFlight(entry, task, held))
+
+    def _skip(self, entry: dict, why: str) -> None:
+        self.emit(ProgressEvent("skipped", entry["path"], entry["video_id"], message=why))
+        self.report.skipped.append({**entry, "reason": why})
+
+    def _committed(self, vid: str) -> set[str]:
+        """The worker stages whose records a previous run committed."""
+        with self.store.Session() as s:
+            done = set(
+                s.scalars(
+                    select(StageRun.stage).where(
+                        StageRun.video_id == vid, StageRun.status.in_(("done", "pending", "skipped"))
+                    )
+                ).all()
+            )
+        return {spec.name for spec, _ in self.worker_stages if spec.resume_when in done}
+
+    def _register(self, vid: str, digest: str, info: VideoInfo) -> None:
+        """The video's row (status ``ingesting``) and the ``pipeline`` row: every stage's options."""
+        with self.store.write() as txn:
+            v = txn.session.get(Video, vid)
+            if v is None:
+                txn.session.add(
+                    Video(
+                        id=vid,
+                        uri=str(Path(info.path).resolve()),
+                        sha256=digest,
+                        size_bytes=info.size_bytes,
+                        duration=info.duration,
+                        fps=info.fps,
+                        width=info.width,
+                        height=info.height,
+                        codec=info.codec,
+                        audio_codec=info.audio_codec,
+                        has_audio=info.has_audio,
+                        status="ingesting",
+                    )
+                )
+            else:
+                v.status, v.uri = "ingesting", str(Path(info.path).resolve())
+            record_stage(
+                txn,
+                vid,
+                "pipeline",
+                "done",
+                "stages=" + ",".join(s.name for s in stages.PIPELINE),
+                stages.options_json(self.cfg),
+            )
+
+    # -- after the analysis --------------------------------------------------------------------------------
+    def _finish(self, path: str) -> None:
+        """Commit the oldest video in flight: its worker groups, then the store stages; then it is ready."""
+        f = self._flight.popleft()
+        task, vid = f.task, f.task.video_id
+        with f.claim:
+            try:
+                self._commit(task, self.executor.result(task))
+                for name, stage in self.store_stages:
+                    stage.run(vid)
+                    self.emit(ProgressEvent("stage", path, vid, stage=name))
+            except Exception as exc:
+                self._undo(vid, task.info, exc)
+                raise _VideoFailed(vid) from exc
+            self._set_status(vid, READY)
+        self.emit(ProgressEvent("done", path, vid, done=task.info.duration, total=task.info.duration))
+        self.report.ingested.append(f.entry)
+
+    def _commit(self, task: VideoTask, out: VideoRecords) -> None:
+        for spec, stage in self.worker_stages:
+            records = out.records.get(spec.name)
+            if records is not None:
+                commit_group(self.store, task.video_id, stage, records, task.config)
+                self.emit(ProgressEvent("stage", task.path, task.video_id, stage=spec.name))
+
+    def _undo(self, vid: str, info: VideoInfo, exc: Exception) -> None:
+        """A broken file leaves nothing behind; any other failure marks the video failed (a re-run resumes
+        it), unless the store itself failed."""
+        if isinstance(exc, MediaError):
+            self.store.delete_video(vid)
+        elif store_fault(exc, self.store) is None:
+            self._set_status(vid, "failed", _message(file_error(exc, info.path, vid)))
+
+    def _status(self, vid: str) -> str | None:
+        with self.store.Session() as s:
+            return s.scalar(select(Video.status).where(Video.id == vid))
+
+    def _set_status(self, vid: str, status: str, error: str | None = None) -> None:
+        with self.store.write() as txn:
+            v = txn.session.get(Video, vid)
+            if v is not None:
+                v.status, v.error = status, error
