@@ -114,8 +114,9 @@ def _attach(s: Any, rows: dict[str, dict]) -> None:
         rows[vid]["speech"] = True
         if lang:
             rows[vid]["languages"].append(lang)
-    for r in s.scalars(select(StageRun).where(StageRun.video_id.in_(ids)).order_by(StageRun.stage)):
-        rows[r.video_id]["stages"][r.stage] = {"status": r.status, "detail": r.detail, "model": r.model}
+    runs = select(StageRun.video_id, StageRun.stage, StageRun.status, StageRun.detail, StageRun.model)
+    for vid, stage, status, detail, model in s.execute(runs.where(StageRun.video_id.in_(ids)).order_by(StageRun.stage)):
+        rows[vid]["stages"][stage] = {"status": status, "detail": detail, "model": model}
     for vid, frame in s.execute(
         select(Segment.video_id, Segment.keyframe_id).where(
             Segment.video_id.in_(ids), Segment.level == "video", Segment.keyframe_id.is_not(None)

@@ -212,14 +212,30 @@ def _pager(links: Links, data: dict, flt: object) -> str:
 
 # -- search and ask --------------------------------------------------------------------------------------
 _WORD = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    "a an and are as at be but by can do for from has have i in is it its me my no not of on or so that the this "
+    "to was we what when where which who why will with you your".split()
+)
+
+
+def _marks(query: str) -> re.Pattern[str] | None:
+    """The whole query as a phrase (any punctuation between its words), else its content words."""
+    said = _WORD.findall(query)
+    words = sorted({w.lower() for w in said if len(w) > 1}, key=len, reverse=True)
+    content = [w for w in words if w not in _STOP] or words
+    if not content:
+        return None
+    alts = [r"\W+".join(re.escape(w) for w in said)] if len(said) > 1 else []
+    alts += [re.escape(w) for w in content]
+    return re.compile(r"\b(" + "|".join(alts) + r")\b", re.IGNORECASE)
 
 
 def highlight(text: str, query: str) -> str:
-    """``text`` escaped, with the query's words (2+ characters, any case) in ``<mark>``."""
-    words = sorted({w.lower() for w in _WORD.findall(query) if len(w) > 1}, key=len, reverse=True)
-    if not words:
+    """``text`` escaped, with the query in ``<mark>``: as a phrase where it occurs whole, else its words
+    (2+ characters, any case, small words like "the" only when the query has nothing else)."""
+    pattern = _marks(query)
+    if pattern is None:
         return esc(text)
-    pattern = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
     out, last = [], 0
     for m in pattern.finditer(text):
         out += [esc(text[last : m.start()]), f"<mark>{esc(m.group(0))}</mark>"]

@@ -143,8 +143,11 @@ def test_ask_shows_answer_evidence_and_steps(ui) -> None:  # type: ignore[no-unt
     assert find(page, "a", cls="hit")[0].attrs["data-video"] == ids["a.mp4"]
 
 
-def test_highlight_escapes_and_marks_whole_words() -> None:
-    assert highlight("<b>Ask</b> not what", "ask what") == "&lt;b&gt;<mark>Ask</mark>&lt;/b&gt; not <mark>what</mark>"
+def test_highlight_escapes_and_marks_the_phrase_or_its_words() -> None:
+    assert highlight("<b>Ask</b> not what", "ask country") == "&lt;b&gt;<mark>Ask</mark>&lt;/b&gt; not what"
+    assert highlight("so ask not, what you can", "Ask not what") == "so <mark>ask not, what</mark> you can"
+    assert highlight("what you can do for them", "ask not what you can do") == "what you can do for them"
+    assert highlight("what is it", "what is") == "<mark>what is</mark> it"
     assert highlight("asking", "ask") == "asking"
     assert highlight("a <x>", "") == "a &lt;x&gt;"
 
