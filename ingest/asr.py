@@ -210,6 +210,11 @@ class FasterWhisperTranscriber:
 
     def _decode(self, loaded: _Loaded, audio: np.ndarray, run: Run) -> Iterable[Any]:
         """Segments of the run's regions, times in seconds of the chunk."""
+        import ctranslate2
+
+        # The temperature fallback samples: a fixed seed per run keeps a retried window's text a function of
+        # (audio, config), not of the process.
+        ctranslate2.set_random_seed(0)
         language = run.language if loaded.multilingual else None
         if self._batch_size > 0:
             clips = [{"start": r.start / SR, "end": r.end / SR} for r in run.regions]
