@@ -57,8 +57,9 @@ def load_sets() -> list[dict]:
     return items
 
 
-def run(index: memindex.MemoryIndex, items: list[dict], agent: str) -> list[dict]:
-    """Each question through each system: evidence (dicts), hits at 1 and 5, and the search hits' confidence."""
+def run(index: memindex.MemoryIndex, items: list[dict], agent: str, scope: str = "video") -> list[dict]:
+    """Each question through each system: evidence (dicts), hits at 1 and 5, and the search hits' confidence.
+    ``scope`` "video" searches the question's video only; "archive" searches every video of the store."""
     base = _baseline_class()(index)
     rows = []
     for item in items:
@@ -67,12 +68,13 @@ def run(index: memindex.MemoryIndex, items: list[dict], agent: str) -> list[dict
         except MemIndexError:
             continue
         row = {"item": item, "video_id": vid, "seconds": {}}
+        only = [vid] if scope == "video" else None
         t0 = time.perf_counter()
-        row["baseline"] = base.search(item["question"], k=10, videos=[vid])
-        row["search"] = [h.to_dict() for h in index.search(item["question"], k=10, videos=[vid])]
+        row["baseline"] = base.search(item["question"], k=10, videos=only)
+        row["search"] = [h.to_dict() for h in index.search(item["question"], k=10, videos=only)]
         row["seconds"]["search"] = time.perf_counter() - t0
         if agent == "all" or (agent == "shared" and "split" not in item):
-            row["agent"] = index.ask(item["question"], max_steps=4, videos=[vid]).to_dict()["evidence"]
+            row["agent"] = index.ask(item["question"], max_steps=4, videos=only).to_dict()["evidence"]
         for system in SYSTEMS:
             if system in row and item.get("start") is not None:
                 row[f"{system}_hit"] = [interval_hit(row[system], item, vid, k) for k in (1, 5)]
@@ -136,7 +138,20 @@ def confidence_report(rows: list[dict], split: str) -> dict:
         "n": [len(right), len(wrong), len(none)],
         "brier": round(brier, 4),
         "auroc": _auroc(right, wrong + none),
+        "ece": _ece(confs, labels),
     }
+
+
+def _ece(confs: list[float], labels: list[int], bins: int = 5) -> float | None:
+    """Expected calibration error: |mean confidence - share right| per confidence bin, weighted by size."""
+    if not confs:
+        return None
+    err = 0.0
+    for b in range(bins):
+        idx = [i for i, c in enumerate(confs) if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)]
+        if idx:
+            err += len(idx) * abs(statistics.fmean(confs[i] for i in idx) - statistics.fmean(labels[i] for i in idx))
+    return round(err / len(confs), 3)
 
 
 def _mean(xs: list[float]) -> float | None:
@@ -197,11 +212,17 @@ def main() -> None:
         default="shared",
         help="which questions the agent answers too (default: the shared set, as memindex eval)",
     )
+    ap.add_argument(
+        "--scope",
+        choices=("video", "archive"),
+        default="video",
+        help="search each question's own video (default, as memindex eval) or the whole store",
+    )
     ap.add_argument("--out", help="write the full report (JSON) here")
     ap.add_argument("--fit-confidence", action="store_true", help="print refit Hit.confidence constants")
     args = ap.parse_args()
     with memindex.open(Path(args.store), create=False) as index:
-        rows = run(index, load_sets(), "none" if args.fit_confidence else args.agent)
+        rows = run(index, load_sets(), "none" if args.fit_confidence else args.agent, args.scope)
     if args.fit_confidence:
         print(json.dumps(fit_confidence(rows), indent=2))
         return

@@ -3,7 +3,7 @@
 Fusion (text tiers): ``0.5 * cosine + 0.3 * coverage + 0.2 * phrase`` for keyword and quote queries. For a
 question ("When does someone say ...?") the words that only say how to look (say, someone, mention, ...) are
 dropped from the lexical terms, coverage counts squared (a stray shared word is weak evidence), the in-order
-phrase signal counts 0.1 (0.2 more for a quoted span), and short screen-text lines count 0.8 unless the
+phrase signal counts 0.1 (0.2 more for a quoted span), and short screen-text lines count 0.7 unless the
 question asks about the screen: the dense channel dominates. Weights fit on the tuning split of
 benchmarks/eval/retrieval.jsonl; benchmarks/README.md has the comparison (score vs reciprocal-rank fusion).
 
@@ -22,11 +22,13 @@ __all__ = [
     "QueryShape",
     "shape",
     "fuse",
+    "QUESTION_SCREEN_FACTOR",
     "terms",
     "fold",
     "coverage",
     "phrase_match",
     "norm_word",
+    "spellings",
     "confidence",
     "CONFIDENCE_FEATURES",
 ]
@@ -69,6 +71,15 @@ def norm_word(word: str) -> str:
     return _NUMBERS.get(w, w)
 
 
+def spellings(word: str) -> list[str]:
+    """The word and its other number spelling ('one' -> ['one', '1'], '7' -> ['7', 'seven'])."""
+    w = word.lower()
+    if w in _NUMBERS:
+        return [w, _NUMBERS[w]]
+    other = next((name for name, digit in _NUMBERS.items() if digit == w), None)
+    return [w, other] if other else [w]
+
+
 def terms(query: str) -> list[str]:
     """Content words of a query (lower case, stop words dropped unless nothing else is left)."""
     words = [w.lower().strip("'") for w in WORD.findall(query)]
@@ -105,6 +116,9 @@ def shape(query: str) -> QueryShape:
     )
 
 
+QUESTION_SCREEN_FACTOR = 0.7  # short OCR lines (names, credits) resemble any question: weaker unless asked for
+
+
 def fuse(q: QueryShape, tier: str, cosine: float, text: str) -> tuple[float, dict[str, float]]:
     """Score of one text-tier candidate and the signals behind it."""
     cover = coverage(list(q.terms), text)
@@ -115,7 +129,7 @@ def fuse(q: QueryShape, tier: str, cosine: float, text: str) -> tuple[float, dic
     quoted = max((phrase_match(list(words), text) for words in q.quotes), default=0.0)
     score = 0.5 * cosine + 0.2 * cover**2 + 0.1 * phrase + 0.2 * quoted
     if tier == "screen" and not q.screen_cue:
-        score *= 0.8
+        score *= QUESTION_SCREEN_FACTOR
     return score, signals
 
 
@@ -156,8 +170,8 @@ _close = close
 # benchmarks/eval/*.jsonl, label 1 when it overlaps the question's moment, 0 always for the questions the
 # store cannot answer). Store: bbb.mp4 + bbb_narrated.mp4 + prompts_narrated.mp4, default models.
 CONFIDENCE_FEATURES = ("score", "margin")
-_CONF_WEIGHTS = (12.156, 3.632)
-_CONF_BIAS = -3.165
+_CONF_WEIGHTS = (11.965, 3.688)
+_CONF_BIAS = -3.08
 
 
 def confidence(score: float, margin: float) -> float:

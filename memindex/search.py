@@ -15,9 +15,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import bindparam, func, inspect, select, text
+from sqlalchemy.orm import Session
 
 from memindex.catalog.models import READY, Doc, Frame, OcrLine, Video, Word
 from memindex.errors import QueryError, StageError
@@ -31,6 +33,7 @@ from memindex.ranking import (
     norm_word,
     phrase_match,
     shape,
+    spellings,
     terms,
 )
 from memindex.ranking import WORD as _WORD
@@ -68,12 +71,12 @@ class Hit:
     modality: str
     score: float
     text: str
-    keyframe: dict | None = None
+    keyframe: dict[str, Any] | None = None
     doc_id: int = 0
-    signals: dict = field(default_factory=dict)
+    signals: dict[str, Any] = field(default_factory=dict)
     confidence: float = 0.0  # calibrated probability that this is the moment asked for (memindex.ranking)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["start"], out["end"], out["score"] = round(self.start, 3), round(self.end, 3), round(self.score, 4)
         out["confidence"] = round(self.confidence, 4)
@@ -107,7 +110,7 @@ class Searcher:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        vec = (enc.embed_text([query]) if tier == "visual" else enc.embed([query]))[0]  # type: ignore[union-attr]
+        vec: np.ndarray = (enc.embed_text([query]) if tier == "visual" else enc.embed([query]))[0]  # type: ignore[union-attr]
         with self._lock:
             self._cache[key] = vec
             if len(self._cache) > self._cache_size:
@@ -154,7 +157,8 @@ class Searcher:
         with self.store.Session() as s:
             return np.array(s.scalars(q).all(), dtype=np.int64)
 
-    def _vector(self, tier: str, query: str, k: int, videos, tr, cands: dict[int, _Cand]) -> None:
+    def _vector(self, tier: str, query: str, k: int, videos: Sequence[str] | None, tr: tuple[float, float] | None,
+                cands: dict[int, _Cand]) -> None:
         if not self.store.has_vectors(tier):
             return  # nothing embedded (yet): don't load a model to search an empty tier
         try:
@@ -173,8 +177,9 @@ class Searcher:
             c = cands.setdefault(int(doc_id), _Cand())
             c.cosine = max(c.cosine, float(score))
 
-    def _keyword(self, query: str, tiers: Sequence[str], k: int, videos, tr, cands: dict[int, _Cand]) -> None:
-        words = [w for w in (w.lower() for w in _WORD.findall(query)) if w]
+    def _keyword(self, query: str, tiers: Sequence[str], k: int, videos: Sequence[str] | None,
+                 tr: tuple[float, float] | None, cands: dict[int, _Cand]) -> None:
+        words = list(dict.fromkeys(v for w in _WORD.findall(query) for v in spellings(w)))
         text_tiers = [t for t in tiers if t != "visual"]
         if not words or not text_tiers:
             return
@@ -214,7 +219,8 @@ class Searcher:
         return self._unaccent
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def _hydrate(self, cands: dict[int, _Cand], q: QueryShape, videos, tr) -> list[Hit]:
+    def _hydrate(self, cands: dict[int, _Cand], q: QueryShape, videos: Sequence[str] | None,
+                 tr: tuple[float, float] | None) -> list[Hit]:
         if not cands:
             return []
         sel = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
@@ -236,7 +242,7 @@ class Searcher:
                 hits.append(hit)
         return hits
 
-    def _low_quality(self, s, utterance_ids: list[int]) -> set[int]:
+    def _low_quality(self, s: Session, utterance_ids: list[int]) -> set[int]:
         """Utterances that ASR flagged ``quality = 'low'`` (the column exists from migration 0005 on)."""
         if not utterance_ids:
             return set()
@@ -272,7 +278,7 @@ def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
     level, modality = TIER_KINDS.get(doc.tier, ("segment", "text"))
     if doc.tier == "visual":
         score = float(np.clip((c.cosine - _VISUAL_FLOOR) / _VISUAL_SPAN, 0, 1)) * 0.8
-        signals: dict = {"cosine": round(c.cosine, 4), "coverage": 0.0}
+        signals: dict[str, Any] = {"cosine": round(c.cosine, 4), "coverage": 0.0}
     else:
         score, signals = fuse(q, doc.tier, c.cosine, doc.text)
     if c.bm25_rank is not None:
@@ -293,7 +299,7 @@ def _same_moment(a: Hit, b: Hit) -> bool:
     return a.video_id == b.video_id and a.start <= b.end + 1.0 and b.start <= a.end + 1.0
 
 
-def _narrow_to_words(s, hit: Hit, doc: Doc, text: str) -> None:
+def _narrow_to_words(s: Session, hit: Hit, doc: Doc, text: str) -> None:
     """Tighten a speech hit to the run of words that spells the query (in order, skips allowed)."""
     query = [w for w in (norm_word(w) for w in _WORD.findall(text)) if w]
     if len(query) < 3:
@@ -348,7 +354,8 @@ def _tiers(tiers: Sequence[str] | None, levels: Sequence[str] | None) -> list[st
     return list(dict.fromkeys(expanded))
 
 
-def _sql_filters(tiers: Sequence[str], videos, tr) -> tuple[str, dict[str, object]]:
+def _sql_filters(tiers: Sequence[str], videos: Sequence[str] | None,
+                 tr: tuple[float, float] | None) -> tuple[str, dict[str, object]]:
     params: dict[str, object] = {f"t{i}": t for i, t in enumerate(tiers)}
     where = " AND d.tier IN (" + ", ".join(f":t{i}" for i in range(len(tiers))) + ")"
     if videos:

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 import memindex
-from memindex.ranking import confidence, coverage, fuse, phrase_match, shape
+from memindex.ranking import QUESTION_SCREEN_FACTOR, confidence, coverage, fuse, phrase_match, shape
 from memindex.search import LOW_QUALITY_FACTOR, Hit, Searcher
 from memindex.store import Store
 from tests.unit.test_postgres import pg_server, pg_store  # noqa: F401  (fixtures used below)
@@ -95,7 +95,7 @@ def test_screen_lines_count_less_for_questions_not_about_the_screen() -> None:
     plain, _ = fuse(shape("Who directed the film?"), "screen", 0.4, "DIRECTOR")
     cued, _ = fuse(shape("Who is credited on screen as director?"), "screen", 0.4, "DIRECTOR")
     speech, _ = fuse(shape("Who directed the film?"), "speech", 0.4, "DIRECTOR")
-    assert plain == pytest.approx(0.8 * speech) and cued > plain
+    assert plain == pytest.approx(QUESTION_SCREEN_FACTOR * speech) and cued > plain
 
 
 def _mark_low(store: Store, text: str) -> None:
@@ -143,3 +143,9 @@ def test_accents_are_ignored_on_postgres(pg_store: Store) -> None:  # noqa: F811
     for query in ("café", "cafe"):
         hits = searcher.search(query, k=4, tiers=["speech"])
         assert {h.text for h in hits if "bm25_rank" in h.signals} == {LINES[0][2], LINES[1][2]}, query
+
+
+def test_keyword_index_finds_both_number_spellings(store: Store) -> None:
+    hits = Searcher(store).search("press 1", k=4, tiers=["speech"])
+    assert hits[0].text == LINES[2][2] and hits[0].signals["bm25_rank"] == 0
+    assert "bm25_rank" in Searcher(store).search("1", k=4, tiers=["speech"])[0].signals
