@@ -18,12 +18,23 @@ from memindex.search import phrase_match
 from query.hygiene import norm, spoken_text
 from query.tools import Evidence
 
-__all__ = ["Support", "support", "covered", "same_word", "calibrate", "hit_confidence", "THRESHOLD", "WEIGHTS", "PLATT"]
+__all__ = [
+    "Support",
+    "support",
+    "covered",
+    "same_word",
+    "calibrate",
+    "hit_confidence",
+    "similarity",
+    "THRESHOLD",
+    "WEIGHTS",
+    "PLATT",
+]
 
 # Fitted by benchmarks/abstention.py (tuning split); see benchmarks/README.md "Abstention".
-WEIGHTS = {"lexical": 0.6, "dense": 0.3, "agreement": 0.1}
-PLATT = (6.865, -3.93)  # confidence = sigmoid(a * raw + b)
-THRESHOLD = 0.55
+WEIGHTS = {"lexical": 0.6, "dense": 0.15, "retrieval": 0.15, "agreement": 0.1}
+PLATT = (6.41, -3.745)  # confidence = sigmoid(a * raw + b)
+THRESHOLD = 0.6
 _COS_FLOOR, _COS_SPAN = 0.15, 0.45  # text cosine (MiniLM): ~0.15 unrelated, ~0.6 the same sentence
 _FINE = ("speech", "screen")
 _WORD = re.compile(r"[\w']+")
@@ -37,13 +48,17 @@ _ALIAS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "1": "
 class Support:
     lexical: float = 0.0
     dense: float = 0.0
+    retrieval: float = 0.0
     agreement: float = 0.0
     phrase: float = 1.0
     raw: float = 0.0
     confidence: float = 0.0
 
     def to_dict(self) -> dict:
-        return {k: round(getattr(self, k), 3) for k in ("lexical", "dense", "agreement", "phrase", "raw", "confidence")}
+        return {
+            k: round(getattr(self, k), 3)
+            for k in ("lexical", "dense", "retrieval", "agreement", "phrase", "raw", "confidence")
+        }
 
 
 def calibrate(raw: float) -> float:
@@ -51,18 +66,26 @@ def calibrate(raw: float) -> float:
     return 1.0 / (1.0 + math.exp(-(a * raw + b)))
 
 
-def hit_confidence(e: Evidence) -> float | None:
-    """The search's own calibrated confidence of a hit when it has one, else the text cosine mapped to 0..1
-    (None for rows no search scored)."""
-    conf = getattr(e, "confidence", None)
-    if isinstance(conf, (int, float)) and not isinstance(conf, bool):
-        return float(min(1.0, max(0.0, conf)))
+def similarity(e: Evidence) -> float | None:
+    """Meaning: the text cosine of a search hit mapped onto 0..1 (CLIP keyframes: the search's own 0..0.8
+    mapping); None for rows a tool read, which no search scored."""
     cos = e.signals.get("cosine") if e.source == "search" else None
     if cos is None:
         return None
     if e.tier == "visual":
-        return min(1.0, max(0.0, e.score / 0.8))  # the search already maps CLIP cosines onto 0..0.8
+        return min(1.0, max(0.0, e.score / 0.8))
     return min(1.0, max(0.0, (float(cos) - _COS_FLOOR) / _COS_SPAN))
+
+
+def hit_confidence(e: Evidence) -> float | None:
+    """The search's calibrated ``Hit.confidence`` that this is the moment asked for, when it sets one; else
+    our own similarity. None for rows a tool read (there ``confidence`` is only the dataclass default)."""
+    if e.source != "search":
+        return None
+    conf = getattr(e, "confidence", None)
+    if isinstance(conf, (int, float)) and not isinstance(conf, bool):
+        return float(min(1.0, max(0.0, conf)))
+    return similarity(e)
 
 
 def same_word(word: str, term: str) -> bool:
@@ -110,15 +133,16 @@ def _one(terms: Sequence[str], phrases: Sequence[str], g: Evidence, pool: Sequen
     if phrases:
         words = [[w for w in (norm(x) for x in p.split()) if w] for p in phrases]
         phrase = max(phrase_match(w, text) if len(w) > 1 else float(w[0] in text.lower()) for w in words if w)
-    scored = [
-        c for c in (hit_confidence(e) for e in [g, *near] if e.duration <= max(30.0, 2 * g.duration)) if c is not None
-    ]
-    dense = max(scored, default=0.5 * lexical)  # a row read by a tool: no search score of its own
+    here = [e for e in [g, *near] if e.duration <= max(30.0, 2 * g.duration)]
+    # a row read by a tool has no search score of its own: half of what its words say
+    dense = max((c for c in map(similarity, here) if c is not None), default=0.5 * lexical)
+    retrieval = max((c for c in map(hit_confidence, here) if c is not None), default=0.5 * lexical)
     tiers = (
         {e.tier for e in near if e.source == "search" and covered(terms, spoken_text(e, terms, 24)) >= 0.5}
         if terms
         else set()
     )
     agreement = min(1.0, max(0, len(tiers | {g.tier}) - 1) / 2)
-    raw = WEIGHTS["lexical"] * lexical * phrase + WEIGHTS["dense"] * dense + WEIGHTS["agreement"] * agreement
-    return Support(lexical, dense, agreement, phrase, raw, calibrate(raw))
+    w = WEIGHTS
+    raw = w["lexical"] * lexical * phrase + w["dense"] * dense + w["retrieval"] * retrieval + w["agreement"] * agreement
+    return Support(lexical, dense, retrieval, agreement, phrase, raw, calibrate(raw))

@@ -15,7 +15,7 @@ import pytest
 import memindex
 from memindex.catalog.models import Segment
 from memindex.store import DocRow, Store
-from query.abstain import PLATT, THRESHOLD, calibrate, covered, same_word, support
+from query.abstain import PLATT, THRESHOLD, calibrate, covered, hit_confidence, same_word, similarity, support
 from query.compose import from_model
 from query.hygiene import INTERNAL, scrub, sections, spoken_text
 from query.resolve import count_occurrences
@@ -127,9 +127,10 @@ def test_support_needs_the_terms_at_the_moment() -> None:
     moment = Evidence(
         VID, "/v.mp4", 15, 21, "utterance", "speech", "speech", 0.8, SPEECH[1][2], signals={"cosine": 0.7}
     )
+    moment.confidence = 0.9  # as the search sets it
     got = support([(moment, ("voicemail", "pound"))], (), [moment])
     miss = support([(moment, ("password",))], (), [moment])
-    assert got.lexical == 1.0 and miss.lexical == 0.0 and got.confidence > 0.9 > THRESHOLD > miss.confidence
+    assert got.lexical == 1.0 and miss.lexical == 0.0 and got.confidence > THRESHOLD > miss.confidence
     half = support([(moment, ("voicemail", "password"))], (), [moment])
     assert miss.raw < half.raw < got.raw
     assert support([], (), [moment]).confidence == 0.0
@@ -138,10 +139,14 @@ def test_support_needs_the_terms_at_the_moment() -> None:
 
 def test_hit_confidence_is_used_when_present() -> None:
     e = Evidence(VID, "/v.mp4", 15, 21, "utterance", "speech", "speech", 0.8, SPEECH[1][2], signals={"cosine": 0.9})
-    e.confidence = 0.05  # type: ignore[attr-defined]  # as memindex.search.Hit sets it
+    e.confidence = 0.05  # as memindex.search sets it
     low = support([(e, ("voicemail",))], (), [e])
-    e.confidence = 0.95  # type: ignore[attr-defined]
-    assert low.dense == 0.05 and support([(e, ("voicemail",))], (), [e]).dense == 0.95
+    e.confidence = 0.95
+    high = support([(e, ("voicemail",))], (), [e])
+    assert low.retrieval == 0.05 and high.retrieval == 0.95 and low.dense == high.dense == 1.0
+    assert hit_confidence(e) == 0.95 and similarity(e) == 1.0
+    read = Evidence(VID, "/v.mp4", 15, 21, "utterance", "speech", "speech", 0.0, SPEECH[1][2], source="transcript")
+    assert hit_confidence(read) is None and similarity(read) is None  # no search scored it
 
 
 def test_word_matching_is_strict_about_stems() -> None:
