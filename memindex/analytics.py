@@ -111,7 +111,7 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def run_sql(store: Store, sql: str) -> tuple[list[str], list[tuple]]:
+def run_sql(store: Store, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows) of one read-only query over the views."""
     if not sql.strip():
         raise QueryError("no SQL given")
@@ -145,7 +145,7 @@ def export_parquet(store: Store, folder: str | Path) -> dict[str, int]:
         conn.close()
 
 
-def format_rows(cols: list[str], rows: list[tuple], fmt: str) -> str:
+def format_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     """``table`` (aligned text), ``json`` (a list of objects) or ``csv``."""
     if fmt not in _FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; valid: {list(_FORMATS)}")

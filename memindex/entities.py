@@ -5,6 +5,7 @@ labels on words and the tier's docs change together."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select, update
@@ -61,7 +62,7 @@ def _videos_of(txn: WriteTxn, entity_ids: Sequence[int]) -> set[str]:
     return vids
 
 
-def rename_entity(store: Store, ref: str | int, name: str) -> dict:
+def rename_entity(store: Store, ref: str | int, name: str) -> dict[str, Any]:
     """Give an entity a name that sticks: the old name stays an alias, and re-ingest never renames it."""
     name = name.strip()
     if not normalize(name):
@@ -76,7 +77,7 @@ def rename_entity(store: Store, ref: str | int, name: str) -> dict:
         return entity_dict(txn.session, ent)
 
 
-def merge_entities(store: Store, target: str | int, sources: Sequence[str | int]) -> dict:
+def merge_entities(store: Store, target: str | int, sources: Sequence[str | int]) -> dict[str, Any]:
     """Fold ``sources`` into ``target``: mentions, facts, aliases and speaker labels move; each source stays
     as a tombstone so later evidence that matches it lands on the target."""
     with store.write() as txn:
@@ -139,7 +140,7 @@ def _dedupe_facts(txn: WriteTxn, entity_id: int) -> None:
 
 def split_entity(store: Store, ref: str | int, *, mention_ids: Sequence[int] | None = None,
                  video: str | None = None, start: float | None = None, end: float | None = None,
-                 name: str | None = None) -> dict:
+                 name: str | None = None) -> dict[str, Any]:
     """Move the chosen mentions (by id, or by video and time span) to a new entity. The split sticks: for a
     speaker each side keeps the centroid of its own turns; for a name split by video, that video's alias
     points at the new entity."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import func, select, text
@@ -31,18 +32,18 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Report:
     repair: bool
-    problems: list[dict] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: str, where: str, detail: str, repaired: bool = False) -> None:
         self.problems.append({"kind": kind, "where": where, "detail": detail, "repaired": repaired})
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         ok = all(p["repaired"] for p in self.problems)
         return {"ok": ok, "problems": self.problems, "checked": self.checked}
 
 
-def check_store(store: Store, *, repair: bool = False) -> dict:
+def check_store(store: Store, *, repair: bool = False) -> dict[str, Any]:
     """A report ``{ok, problems: [{kind, where, detail, repaired}], checked: {...}}``; ``ok`` is True when
     nothing is wrong (or everything found was repaired)."""
     if repair and store.read_only:
@@ -141,7 +142,7 @@ def _catalog_tier(s: Session, name: str) -> tuple[np.ndarray, np.ndarray]:
     ids = np.array([r[0] for r in rows], np.int64)
     if not rows:
         return ids, np.zeros((0, 0), np.float32)
-    vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+    vecs = np.frombuffer(b"".join(cast(bytes, r[1]) for r in rows), np.float32).reshape(len(rows), -1)
     return ids, vecs
 
 

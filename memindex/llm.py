@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 
@@ -112,7 +112,7 @@ class ChatClient:
             if resp.status_code >= 400:
                 raise LLMError(f"LLM endpoint refused the request ({resp.status_code}): {resp.text[:300]}")
             try:
-                return resp.json()
+                return cast(dict[str, Any], resp.json())
             except ValueError as exc:
                 raise LLMError(f"LLM endpoint answered non-JSON: {resp.text[:200]!r}") from exc
         raise LLMError(f"LLM endpoint {self.cfg.base_url} failed after {self.cfg.max_retries + 1} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["to_srt", "to_vtt"]
 
@@ -15,17 +16,17 @@ def _stamp(t: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _cue_text(u: dict) -> str:
+def _cue_text(u: dict[str, Any]) -> str:
     text = " ".join(str(u.get("text", "")).split())  # one line: a blank line would end the cue
     return f"[{u['speaker']}] {text}" if u.get("speaker") else text
 
 
-def to_srt(utterances: Sequence[dict]) -> str:
+def to_srt(utterances: Sequence[dict[str, Any]]) -> str:
     cues = [f"{i}\n{_stamp(u['start'], ',')} --> {_stamp(u['end'], ',')}\n{_cue_text(u)}\n"
             for i, u in enumerate(utterances, 1)]
     return "\n".join(cues)
 
 
-def to_vtt(utterances: Sequence[dict]) -> str:
+def to_vtt(utterances: Sequence[dict[str, Any]]) -> str:
     cues = [f"{_stamp(u['start'], '.')} --> {_stamp(u['end'], '.')}\n{_cue_text(u)}\n" for u in utterances]
     return "WEBVTT\n\n" + "\n".join(cues)

@@ -20,6 +20,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -198,7 +199,7 @@ def live_entity(session: Session, ent: Entity) -> Entity:
     return ent
 
 
-def _summary(e: Entity, n_mentions: int, n_videos: int) -> dict:
+def _summary(e: Entity, n_mentions: int, n_videos: int) -> dict[str, Any]:
     out = {"id": e.id, "kind": e.kind, "name": e.name, "user_named": e.user_named, "mentions": n_mentions,
            "videos": n_videos}
     if e.kind == "speaker":
@@ -206,7 +207,7 @@ def _summary(e: Entity, n_mentions: int, n_videos: int) -> dict:
     return out
 
 
-def list_entities(session: Session, kind: str | None = None, query: str | None = None) -> list[dict]:
+def list_entities(session: Session, kind: str | None = None, query: str | None = None) -> list[dict[str, Any]]:
     """Live entities (no tombstones), most mentioned first; ``query`` matches names and aliases."""
     q = (select(Entity, func.count(EntityMention.id), func.count(func.distinct(EntityMention.video_id)))
          .outerjoin(EntityMention, EntityMention.entity_id == Entity.id)
@@ -223,7 +224,7 @@ def list_entities(session: Session, kind: str | None = None, query: str | None =
     return [_summary(e, int(n), int(v)) for e, n, v in rows]
 
 
-def entity_dict(session: Session, ent: Entity) -> dict:
+def entity_dict(session: Session, ent: Entity) -> dict[str, Any]:
     """An entity with its aliases, every mention (video, uri, time) and the facts about or naming it."""
     mentions = session.execute(select(EntityMention, Video.uri).join(Video, Video.id == EntityMention.video_id)
                                .where(EntityMention.entity_id == ent.id)
@@ -241,7 +242,7 @@ def entity_dict(session: Session, ent: Entity) -> dict:
     return out
 
 
-def fact_dict(session: Session, f: Fact) -> dict:
+def fact_dict(session: Session, f: Fact) -> dict[str, Any]:
     subject = session.get(Entity, f.subject_entity_id)
     sources = session.scalars(select(FactSource).where(FactSource.fact_id == f.id).order_by(FactSource.start))
     return {"id": f.id, "subject": subject.name if subject else None, "subject_id": f.subject_entity_id,

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from importlib import util
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -53,14 +54,26 @@ class SentenceTransformerEmbedder:
             raise StageError(f"cannot load sentence-transformers model {model!r}: {exc}", path=model) from exc
         dim = self._model.get_embedding_dimension() if hasattr(
             self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
-        self.dim = int(dim)
+        self.dim = int(cast(int, dim))
         self._batch = cfg.batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Documents (utterances, screen text, segment descriptions)."""
+        return self._encode(texts, "document")
+
+    def embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        """Search queries. Models that define prompts (multilingual-e5's "query: " / "passage: ", bge) get their
+        query prompt here and their document prompt in ``embed``; others embed both alike."""
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(list(texts), batch_size=self._batch, convert_to_numpy=True,
-                                  normalize_embeddings=True, show_progress_bar=False)
+        encode = self._model.encode
+        if getattr(self._model, "prompts", None) and hasattr(self._model, f"encode_{role}"):
+            encode = getattr(self._model, f"encode_{role}")
+        vecs = encode(list(texts), batch_size=self._batch, convert_to_numpy=True, normalize_embeddings=True,
+                      show_progress_bar=False)
         return normalize(vecs)
 
 
