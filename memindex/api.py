@@ -57,7 +57,7 @@ class MemoryIndex:
         (``.to_dict()``: answer, confidence, evidence, trace, cost)."""
         return self._get_agent(options.pop("agent", "default")).ask(question, **options)
 
-    def ask_stream(self, question: str, **options: Any) -> Iterator[dict]:
+    def ask_stream(self, question: str, **options: Any) -> Iterator[dict[str, Any]]:
         """The same agent loop, yielding each step as a dict and the answer last (``{"type": "answer"}``)."""
         yield from self._get_agent(options.pop("agent", "default")).stream(question, **options)
 
@@ -87,31 +87,31 @@ class MemoryIndex:
     def get_segment(self, segment_id: int) -> Segment:
         return Segment(self.reader.segment(segment_id))
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self.reader.stats()
 
     # -- semantic memory -------------------------------------------------------------------------------
-    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict]:
+    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict[str, Any]]:
         """Speakers, faces, names, terms and topics, most mentioned first; ``query`` matches names/aliases."""
         from memindex.catalog.semantic import list_entities
 
         with self.store.Session() as s:
             return list_entities(s, kind, query)
 
-    def entity(self, name_or_id: str | int) -> dict:
+    def entity(self, name_or_id: str | int) -> dict[str, Any]:
         """One entity (by id, ``spk<id>``, name or alias) with all its mentions and facts."""
         from memindex.catalog.semantic import entity_dict, resolve_entity
 
         with self.store.Session() as s:
             return entity_dict(s, resolve_entity(s, name_or_id))
 
-    def rename_entity(self, name_or_id: str | int, name: str) -> dict:
+    def rename_entity(self, name_or_id: str | int, name: str) -> dict[str, Any]:
         """Rename; the name sticks across re-ingest and the old one stays an alias."""
         from memindex.entities import rename_entity
 
         return rename_entity(self.store, name_or_id, name)
 
-    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict:
+    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict[str, Any]:
         """Fold ``sources`` into ``target`` (mentions, facts, speaker labels); later evidence follows."""
         from memindex.entities import merge_entities
 
@@ -119,7 +119,7 @@ class MemoryIndex:
 
     def split_entity(self, name_or_id: str | int, *, mention_ids: Sequence[int] | None = None,
                      video: str | None = None, start: float | None = None, end: float | None = None,
-                     name: str | None = None) -> dict:
+                     name: str | None = None) -> dict[str, Any]:
         """Move the chosen mentions (ids, or a video and/or time span) to a new entity."""
         from memindex.entities import split_entity
 
@@ -145,13 +145,13 @@ class MemoryIndex:
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
         return INGESTERS.create(ingester, self.store, **options).rebuild(stage, vids, progress=progress)
 
-    def delete_video(self, ref: str) -> dict:
+    def delete_video(self, ref: str) -> dict[str, Any]:
         """Delete one video (by id, id prefix or file name, matched literally); returns what was deleted."""
         video = self.reader.video(self.reader.resolve_video(ref))
         self.store.delete_video(video["id"])
         return {"id": video["id"], "uri": video["uri"], "name": Path(video["uri"]).name}
 
-    def check(self, *, repair: bool = False) -> dict:
+    def check(self, *, repair: bool = False) -> dict[str, Any]:
         """Verify the store (catalog integrity, tier checksums and vectors, media); ``repair`` rebuilds what
         the catalog can rebuild. See ``memindex.integrity``."""
         from memindex.integrity import check_store

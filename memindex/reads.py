@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -51,7 +52,7 @@ class Reader:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def video_dict(self, v: Video, languages: dict[str, float] | None = None) -> dict:
+    def video_dict(self, v: Video, languages: dict[str, float] | None = None) -> dict[str, Any]:
         return {"id": v.id, "uri": v.uri, "duration": round(v.duration, 3), "status": v.status,
                 "fps": v.fps, "width": v.width, "height": v.height, "codec": v.codec,
                 "has_audio": v.has_audio, "size_bytes": v.size_bytes, "sha256": v.sha256,
@@ -66,10 +67,10 @@ class Reader:
             q = q.where(Utterance.video_id == video_id)
         out: dict[str, dict[str, float]] = {}
         for vid, lang, seconds in s.execute(q).all():
-            out.setdefault(vid, {})[lang] = round(float(seconds or 0.0), 1)
+            out.setdefault(vid, {})[cast(str, lang)] = round(float(seconds or 0.0), 1)
         return {vid: dict(sorted(langs.items(), key=lambda kv: -kv[1])) for vid, langs in out.items()}
 
-    def videos(self, *, include_all: bool = True) -> list[dict]:
+    def videos(self, *, include_all: bool = True) -> list[dict[str, Any]]:
         with self.store.Session() as s:
             q = select(Video).order_by(Video.created_at)
             if not include_all:
@@ -77,7 +78,7 @@ class Reader:
             langs = self.languages(s)
             return [self.video_dict(v, langs.get(v.id)) for v in s.scalars(q).all()]
 
-    def video(self, video_id: str) -> dict:
+    def video(self, video_id: str) -> dict[str, Any]:
         with self.store.Session() as s:
             v = s.get(Video, video_id)
             if v is None:
@@ -106,7 +107,7 @@ class Reader:
         names = ", ".join(f"{vid} ({Path(uri).name})" for vid, uri in rows[:5])
         raise QueryError(f"{ref!r} matches {len(rows)} videos ({names}); give the id")
 
-    def transcript(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict]:
+    def transcript(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
         self.video(video_id)
         with self.store.Session() as s:
             utts = s.scalars(_span(select(Utterance).where(Utterance.video_id == video_id), Utterance,
@@ -120,7 +121,7 @@ class Reader:
                                  "speaker": w.speaker} for w in words]})
             return out
 
-    def screen_text(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict]:
+    def screen_text(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
         self.video(video_id)
         with self.store.Session() as s:
             rows = s.scalars(_span(select(OcrLine).where(OcrLine.video_id == video_id), OcrLine,
@@ -130,7 +131,7 @@ class Reader:
                      "frame_id": r.frame_id} for r in rows]
 
     def frames(self, video_id: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> list[dict]:
+               n: int | None = None) -> list[dict[str, Any]]:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
             raise QueryError(f"n must be a positive number of frames, not {n!r}")
         start, end = check_span(start, end)
@@ -155,13 +156,13 @@ class Reader:
                 raise NotFoundError(f"no frame {frame_id}")
             return self.store.media.read(f.path)
 
-    def segment_dict(self, seg: Segment) -> dict:
+    def segment_dict(self, seg: Segment) -> dict[str, Any]:
         return {"id": seg.id, "video_id": seg.video_id, "level": seg.level, "index": seg.idx,
                 "start": seg.start, "end": seg.end, "parent_id": seg.parent_id, "caption": seg.caption,
                 "transcript": seg.transcript, "ocr": seg.ocr, "summary": seg.summary,
                 "keyframe_id": seg.keyframe_id}
 
-    def segment(self, segment_id: int) -> dict:
+    def segment(self, segment_id: int) -> dict[str, Any]:
         with self.store.Session() as s:
             seg = s.get(Segment, segment_id)
             if seg is None:
@@ -172,7 +173,7 @@ class Reader:
             return out
 
     def browse(self, video_id: str, level: str = "chapter", start: float | None = None,
-               end: float | None = None) -> list[dict]:
+               end: float | None = None) -> list[dict[str, Any]]:
         """Segments of ``level`` in the span, each with its children down to shots."""
         if level not in LEVELS:
             raise QueryError(f"unknown level {level!r}; valid: {list(LEVELS)}")
@@ -184,14 +185,14 @@ class Reader:
         for seg in segs:
             children.setdefault(seg.parent_id, []).append(seg)
 
-        def tree(seg: Segment) -> dict:
+        def tree(seg: Segment) -> dict[str, Any]:
             node = self.segment_dict(seg)
             node["children"] = [tree(c) for c in children.get(seg.id, [])]
             return node
 
         return [tree(seg) for seg in segs if seg.level == level]
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         with self.store.Session() as s:
             n_videos = s.scalar(select(func.count(Video.id))) or 0
             by_status = dict(s.execute(select(Video.status, func.count(Video.id)).group_by(Video.status)).all())

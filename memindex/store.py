@@ -17,9 +17,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -73,7 +74,7 @@ class WriteTxn:
                 for i, row in enumerate(rows)]
         self.session.flush()  # rows the docs point at first
         if docs:  # one multi-row INSERT, no ORM object per doc (the write path's throughput: benchmarks/)
-            self.session.execute(Doc.__table__.insert(), docs)
+            self.session.execute(cast(Table, Doc.__table__).insert(), docs)
         ids = np.arange(first, first + len(docs), dtype=np.int64)
         if vectors is not None and len(ids):
             self.added.setdefault(tier, []).append((ids, np.asarray(vectors, np.float32)))
@@ -100,7 +101,7 @@ class WriteTxn:
                 vector=np.asarray(vec, np.float32).tobytes()))
         self.added.setdefault(tier, []).append((np.asarray(ids, np.int64), np.asarray(vectors, np.float32)))
 
-    def remove_docs(self, where: object) -> None:
+    def remove_docs(self, where: ColumnElement[bool]) -> None:
         """Delete docs matching a SQL condition, remembering their ids per tier for the FAISS side."""
         for tier, doc_id in self.session.execute(select(Doc.tier, Doc.id).where(where)).all():
             self.removed.setdefault(tier, []).append(np.array([doc_id], np.int64))
@@ -523,7 +524,7 @@ def _catalog_vectors(s: Session, ids: np.ndarray, dim: int) -> tuple[np.ndarray,
     """(ids, vectors) of the catalog rows ``ids``, in id order."""
     rows = s.execute(select(Doc.id, Doc.vector).where(Doc.id.in_(ids.tolist())).order_by(Doc.id)).all()
     out = np.array([r[0] for r in rows], np.int64)
-    vecs = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), dim)
+    vecs = np.frombuffer(b"".join(cast(bytes, r[1]) for r in rows), np.float32).reshape(len(rows), dim)
     return out, vecs
 
 
