@@ -130,10 +130,10 @@ class _Bars:
                 bars.remove_task(self.lines.pop(e.path))  # type: ignore[attr-defined]
             if e.kind != "done":
                 bars.console.print(f"{name}: {e.kind} {e.message}")  # type: ignore[attr-defined]
-        bars.update(
+        bars.update(  # type: ignore[attr-defined]
             self.overall,
             total=max(1, self.tally.videos),
-            completed=self.tally.finished,  # type: ignore[attr-defined]
+            completed=self.tally.finished,
             description=self.tally.summary(),
         )
 
