@@ -4,6 +4,8 @@
 - ``local``: worker processes on this machine (``memindex ingest --workers N``; default one per core), each
   a fresh interpreter (``python -m ingest.worker``: nothing inherited, the caller's main module never
   re-run) loading its models once for all the videos it analyzes;
+- ``ray``: the same worker function as Ray tasks (``memindex ingest --ray [ADDRESS]``; the ``ray`` extra),
+  with Ray's scheduling and retries.
 
 An executor only analyzes: ``submit`` a task, then ``result`` blocks for it (a failed analysis raises that
 video's memindex error; a worker that died is retried, then that video fails). The driver commits results in
@@ -22,13 +24,14 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.work import Models, TaskFailure, VideoRecords, VideoTask, analyze
+from ingest.work import Models, TaskFailure, VideoRecords, VideoTask, analyze, run_task
 from ingest.worker import Channel
-from memindex.errors import ConfigError, MemIndexError, StageError
+from memindex.errors import ConfigError, MemIndexError, MissingDependencyError, StageError
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.registry import Registry
 
@@ -37,9 +40,11 @@ __all__ = [
     "ExecutorSettings",
     "InlineExecutor",
     "LocalExecutor",
+    "RayExecutor",
     "EXECUTORS",
     "make_executor",
     "available_cores",
+    "ray_reachable",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,6 +109,26 @@ class InlineExecutor:
 
     def close(self, cancel: bool = False) -> None:
         self._tasks.clear()
+
+
+class _Relay:
+    """Forwards the progress events workers send to the driver's callback, from one thread."""
+
+    def __init__(self, get: Callable[[], Any], progress: ProgressCallback) -> None:
+        self._get, self._progress = get, progress
+        self._thread = threading.Thread(target=self._run, name="memindex-progress", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (event := self._get()) is not None:
+            if isinstance(event, ProgressEvent):
+                try:
+                    self._progress(event)
+                except Exception:  # a failing progress display must never stop an ingest
+                    log.debug("progress callback failed", exc_info=True)
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
 
 
 @dataclass
@@ -250,9 +275,105 @@ class LocalExecutor:
             w.channel.close()
 
 
+def ray_reachable(address: str, timeout: float = 2.0) -> bool:
+    """Whether a Ray head answers at ``host:port`` (its GCS port), without starting or joining anything."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+class _RayProgress:
+    """Progress from a Ray task to the driver through a queue actor; a lost event is only a display's loss."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+
+    def __call__(self, event: ProgressEvent) -> None:
+        try:
+            self.events.put_nowait(event)
+        except Exception:  # the queue actor is gone (the driver stopped): nothing to show it to
+            pass
+
+
+def _ray_task(task: VideoTask, events: Any) -> VideoRecords | TaskFailure:
+    return run_task(task, _RayProgress(events))
+
+
+class RayExecutor:
+    """``run_task`` as Ray tasks (one CPU each); Ray retries a task whose worker died, then that video fails."""
+
+    name = "ray"
+
+    def __init__(self, settings: ExecutorSettings, models: Models, progress: ProgressCallback) -> None:
+        try:
+            import ray
+            from ray.util.queue import Empty, Queue
+        except ImportError as exc:
+            raise MissingDependencyError("ray", "ray", "the Ray executor") from exc
+        self._ray, self._empty = ray, Empty
+        self._owner = not ray.is_initialized()
+        if self._owner:
+            _ray_init(ray, settings.address)
+        self._remote = ray.remote(num_cpus=1, max_retries=settings.retries, retry_exceptions=False)(_ray_task)
+        self.slots = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self._events = Queue(actor_options={"num_cpus": 0})
+        self._stop = threading.Event()
+        self._relay = _Relay(self._next_event, progress)
+        self._refs: dict[int, Any] = {}
+
+    def _next_event(self) -> Any:
+        while not self._stop.is_set():
+            try:
+                return self._events.get(timeout=0.5)
+            except self._empty:
+                continue
+        return None
+
+    def submit(self, task: VideoTask) -> None:
+        self._refs[task.seq] = self._remote.remote(task, self._events)
+
+    def result(self, task: VideoTask) -> VideoRecords:
+        ref = self._refs.pop(task.seq)
+        try:
+            out = self._ray.get(ref)
+        except self._ray.exceptions.RayError as exc:
+            raise StageError(
+                f"the Ray task analyzing this video failed: {exc}", path=task.path, video_id=task.video_id
+            ) from exc
+        return _unwrap(task, out)
+
+    def close(self, cancel: bool = False) -> None:
+        for ref in self._refs.values():
+            self._ray.cancel(ref, force=True)
+        self._refs.clear()
+        self._stop.set()
+        self._relay.join()
+        self._ray.kill(self._events.actor)
+        if self._owner:
+            self._ray.shutdown()
+
+
+def _ray_init(ray: Any, address: str | None) -> None:
+    if address and ":" in address and not address.startswith("ray://") and not ray_reachable(address):
+        raise ConfigError(
+            f"no Ray cluster answers at {address} (start one with `ray start --head`, or give "
+            "the head's address as host:port)"
+        )
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot join the Ray cluster {address or '(RAY_ADDRESS or a new local one)'}: {exc}"
+        ) from exc
+
+
 EXECUTORS: Registry[Executor] = Registry("memindex.executors", "executor")
 EXECUTORS.register("inline", InlineExecutor)
 EXECUTORS.register("local", LocalExecutor)
+EXECUTORS.register("ray", RayExecutor)
 
 
 def make_executor(name: str, settings: ExecutorSettings, models: Models, progress: ProgressCallback) -> Executor:

@@ -20,5 +20,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch and torchvision are pinned in the same command as open_clip (pip backtracks otherwise).
-.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" -e ".[default,speakers,faces,tesseract,postgres,analytics,milvus,dev]"
+.venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1" -e ".[default,speakers,faces,tesseract,postgres,analytics,milvus,ray,dev]"
 echo "memindex is set up in .venv ($(.venv/bin/memindex --help >/dev/null && echo ok))"
