@@ -110,7 +110,11 @@ class Searcher:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        vec: np.ndarray = (enc.embed_text([query]) if tier == "visual" else enc.embed([query]))[0]  # type: ignore[union-attr]
+        vec: np.ndarray
+        if tier == "visual":
+            vec = enc.embed_text([query])[0]  # type: ignore[union-attr]
+        else:  # a text embedder may embed queries apart from documents (e5-style prompts)
+            vec = getattr(enc, "embed_query", enc.embed)([query])[0]  # type: ignore[union-attr]
         with self._lock:
             self._cache[key] = vec
             if len(self._cache) > self._cache_size:

@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 import memindex
+from memindex.encoders.text import HashingEmbedder
 from memindex.ranking import QUESTION_SCREEN_FACTOR, confidence, coverage, fuse, phrase_match, shape
 from memindex.search import LOW_QUALITY_FACTOR, Hit, Searcher
 from memindex.store import Store
@@ -149,3 +150,34 @@ def test_keyword_index_finds_both_number_spellings(store: Store) -> None:
     hits = Searcher(store).search("press 1", k=4, tiers=["speech"])
     assert hits[0].text == LINES[2][2] and hits[0].signals["bm25_rank"] == 0
     assert "bm25_rank" in Searcher(store).search("1", k=4, tiers=["speech"])[0].signals
+
+
+class _PromptedHashing(HashingEmbedder):
+    """A text embedder with a query side of its own, as e5-style models have ("query: " prompts)."""
+
+    def embed_query(self, texts):  # type: ignore[no-untyped-def]
+        return self.embed([f"query: {t}" for t in texts])
+
+
+def test_queries_use_the_embedders_query_side(store: Store) -> None:
+    store._text = _PromptedHashing(dim=store.text_embedder.dim)
+    searcher = Searcher(store)
+    expected = store._text.embed(["query: press one now"])[0]
+    assert (searcher.query_vector("speech", "press one now") == expected).all()
+
+
+def test_sentence_transformers_prompts_pick_the_role() -> None:
+    """Without prompts (MiniLM) queries and documents embed alike; with them each role gets its prompt."""
+    pytest.importorskip("sentence_transformers")
+    from memindex.config import TextEncoderConfig
+    from memindex.encoders.text import MiniLMEmbedder
+
+    try:
+        emb = MiniLMEmbedder(TextEncoderConfig(name="minilm", threads=1))
+    except memindex.MemIndexError as exc:
+        pytest.skip(f"packaged MiniLM unavailable: {exc}")
+    assert (emb.embed_query(["the gaudy spring"]) == emb.embed(["the gaudy spring"])).all()
+    emb._model.prompts = {"query": "query: ", "document": "passage: "}
+    plain = emb._model.encode(["query: the gaudy spring", "passage: the gaudy spring"], normalize_embeddings=True)
+    assert emb.embed_query(["the gaudy spring"])[0] == pytest.approx(plain[0], abs=1e-5)
+    assert emb.embed(["the gaudy spring"])[0] == pytest.approx(plain[1], abs=1e-5)
