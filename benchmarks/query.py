@@ -1,5 +1,7 @@
 """Latency of ``search`` and ``ask`` (p50, p95, warm process) on a store, and of ``search`` on a synthetic
-store of N vectors (default 1,000,000; hashing embedder, 256 dims, random unit vectors, an IVF tier past 100k).
+store of N vectors (default 1,000,000; hashing embedder, 256 dims, random unit vectors, an IVF tier past 100k),
+each with a per-phase breakdown of ``search`` (embed, tier lookup, vector search and exact re-ranking, FTS,
+fusion and hydration, narrowing to words, keyframes). benchmarks/scale.py builds larger, clustered stores.
 
     python benchmarks/query.py --store /tmp/shared-store --questions benchmarks/eval/shared.jsonl
     python benchmarks/query.py --synthetic 1000000 --synthetic-dir /tmp/synthetic-store
@@ -46,12 +48,86 @@ def timed(fn, args_list: list, repeat: int) -> dict:
             "mean_ms": round(statistics.fmean(times) * 1000, 2)}
 
 
+# (phase, object, method): where search spends its time. Wrapped in place, so every call is timed whoever
+# makes it; a method the search engineer renames is skipped (and shows as missing in the report).
+PHASES = [
+    ("embed", "memindex.search:Searcher", "query_vector"),
+    ("tier_lookup", "memindex.store:Store", "tier"),
+    ("has_vectors", "memindex.store:Store", "has_vectors"),
+    ("subset", "memindex.search:Searcher", "_subset"),
+    ("vector_search", "memindex.tiers:VectorTier", "search"),
+    ("rerank", "memindex.tiers:VectorTier", "_exact"),
+    ("fts", "memindex.search:Searcher", "_keyword"),
+    ("fusion_hydrate", "memindex.search:Searcher", "_hydrate"),
+    ("narrow_words", "memindex.search:Searcher", "_narrow"),
+    ("keyframe", "memindex.search:Searcher", "_attach_keyframe"),
+    ("total", "memindex.search:Searcher", "search"),
+]
+
+
+class PhaseTimer:
+    """Accumulates wall time per phase for the query being run (nested phases count in their parents)."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self.patched: list[tuple[type, str, object]] = []
+        self.missing: list[str] = []
+
+    def __enter__(self) -> PhaseTimer:
+        import importlib
+
+        for phase, owner, method in PHASES:
+            module, cls_name = owner.split(":")
+            cls = getattr(importlib.import_module(module), cls_name)
+            if not hasattr(cls, method):
+                self.missing.append(f"{cls_name}.{method}")
+                continue
+            original = getattr(cls, method)
+            self.patched.append((cls, method, original))
+            setattr(cls, method, self._wrap(phase, original))
+        return self
+
+    def _wrap(self, phase: str, fn):  # type: ignore[no-untyped-def]
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.current[phase] = self.current.get(phase, 0.0) + time.perf_counter() - t0
+        return timed
+
+    def __exit__(self, *exc: object) -> None:
+        for cls, method, original in reversed(self.patched):
+            setattr(cls, method, original)
+
+
+def bench_phases(index: memindex.MemoryIndex, queries: list[str], repeat: int = 3, **search: object) -> dict:
+    """p50/p95 of ``search`` and of each of its phases (ms), warm, over ``queries`` x ``repeat``."""
+    for q in queries[:2]:
+        index.search(q, k=10, **search)  # warm: tiers loaded, encoder built, pages mapped
+    per_phase: dict[str, list[float]] = {name: [] for name, _, _ in PHASES}
+    with PhaseTimer() as timer:
+        for _ in range(repeat):
+            for q in queries:
+                timer.current = {}
+                index.search(q, k=10, **search)
+                for name in per_phase:
+                    per_phase[name].append(timer.current.get(name, 0.0))
+    out = {name: {"p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
+                  "mean_ms": round(statistics.fmean(xs) * 1000, 2)} for name, xs in per_phase.items() if xs}
+    out["n"] = len(queries) * repeat
+    if timer.missing:
+        out["missing"] = timer.missing
+    return out
+
+
 def bench_store(path: str, questions: str | None, repeat: int) -> dict:
     index = memindex.open(path, create=False)
     qs = [json.loads(x)["question"] for x in Path(questions).read_text().splitlines() if x.strip()] \
         if questions else QUERIES
     out = {"store": path, "stats": {k: index.stats()[k] for k in ("videos", "duration_seconds", "tiers")}}
     out["search_k10"] = timed(lambda q: index.search(q, k=10), QUERIES + qs, repeat)
+    out["search_phases"] = bench_phases(index, QUERIES + qs, max(1, repeat // 2))
     out["ask_max4"] = timed(lambda q: index.ask(q, max_steps=4), qs, max(1, repeat // 2))
     out["ask_max1"] = timed(lambda q: index.ask(q, max_steps=1), qs, max(1, repeat // 2))
     return out
@@ -100,6 +176,7 @@ def bench_synthetic(root: str, n: int, dim: int, repeat: int) -> dict:
     res = {"vectors": n, "dim": dim, "build_seconds": round(built, 1),
            "factory": index.store.tier("speech").factory}
     res["search_k10"] = timed(lambda q: index.search(q, k=10, tiers=["speech"]), qs, repeat)
+    res["search_phases"] = bench_phases(index, qs, repeat, tiers=["speech"])
     return res
 
 
