@@ -10,6 +10,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   for pkg in tesseract-ocr tesseract-ocr-eng postgresql opencv-doc chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
+  command -v npx >/dev/null 2>&1 || missing="$missing nodejs npm"  # the MCP inspector test runs npx
   if [ -n "$missing" ]; then
     echo "installing system packages:$missing"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null

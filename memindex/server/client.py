@@ -1,8 +1,10 @@
 """``RemoteIndex``: the ``MemoryIndex`` methods over a memindex server's HTTP API (``memindex.open(url)``).
 
-Return types match the local facade: ``search`` gives ``memindex.search.Hit`` objects, ``ask`` an answer
-with ``to_dict()``, ``ingest`` a report with ``ok`` and ``to_dict()``; server errors are raised as the same
-``MemIndexError`` subclasses the local index raises.
+One method per operation of ``memindex.operations``; each request is built from the operation's row (method,
+path, parameters), so the client cannot drift from the server. Return types match the local facade:
+``search`` gives ``Hit`` objects, listings ``Results`` of the same records, ``ask`` an answer with
+``to_dict()``, ``ingest`` a report with ``ok``; server errors are raised as the same ``MemIndexError``
+subclasses the local index raises. Keyframes carry a ``url`` relative to the server instead of a ``path``.
 """
 
 from __future__ import annotations
@@ -13,16 +15,22 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from memindex.errors import MemIndexError, StoreError
+from memindex.errors import MemIndexError, QueryError, StoreError
+from memindex.operations import operation
+from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
 from memindex.search import Hit
 from memindex.server.security import TOKEN_ENV
 
 __all__ = ["RemoteIndex", "RemoteAnswer", "RemoteReport"]
 
+_ASK = {p.name for p in operation("ask").params} - {"question"}
+_HIT_FIELDS = set(Hit.__dataclass_fields__)
+
 
 class RemoteAnswer(dict):
-    """An answer dict (answer, confidence, evidence, trace, cost) with attribute access and ``to_dict``."""
+    """An answer dict (answer, confidence, citations, evidence, trace, cost) with attribute access."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -46,18 +54,48 @@ class RemoteReport:
         return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
 
 
-def _tr(time_range: tuple[float, float] | None) -> dict[str, float | None]:
+def _span(time_range: tuple[float | None, float | None] | None) -> dict[str, float | None]:
+    """``time_range`` as ``start``/``end``; an open end (``None``, or infinity as ``MemoryIndex`` allows) is
+    ``None``."""
     if time_range is None:
-        return {}
+        return {"start": None, "end": None}
     start, end = time_range
-    return {"start": start, "end": None if end == float("inf") else end}
+    return {"start": start, "end": None if end is None or end == float("inf") else end}
+
+
+def _most(op_name: str, param: str) -> int:
+    """The largest value the table allows for a parameter (a server may allow less: it then says so)."""
+    return int(operation(op_name).param(param).maximum or 0)
+
+
+def _ask_body(question: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Every ask option of the table passed through; ``budget`` is spread into its three limits."""
+    options = dict(options)
+    budget = options.pop("budget", None)
+    if budget is not None:
+        for key in ("max_steps", "max_seconds", "max_tokens"):
+            options.setdefault(key, getattr(budget, key))
+    unknown = set(options) - _ASK
+    if unknown:
+        raise QueryError(
+            f"ask over a server takes {sorted(_ASK)}; not {sorted(unknown)} (the server chooses its agent and LLM)"
+        )
+    options.setdefault("include_trace", True)  # as MemoryIndex: the answer carries its trace
+    return {"question": question, **options}
 
 
 class RemoteIndex:
     """A client of ``memindex serve`` with the method names and return types of ``MemoryIndex``."""
 
-    def __init__(self, url: str, *, collection: str = "default", token: str | None = None,
-                 timeout: float = 120.0, transport: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        collection: str = "default",
+        token: str | None = None,
+        timeout: float = 120.0,
+        transport: Any = None,
+    ) -> None:
         import httpx
 
         token = token or os.environ.get(TOKEN_ENV) or None
@@ -79,26 +117,47 @@ class RemoteIndex:
             raise _error(resp)
         return resp
 
-    def _get(self, path: str, **params: Any) -> Any:
-        return self._request("GET", path, params=params).json()
+    def _prepare(self, op_name: str, args: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """The operation's method, its path with the path parameters filled in, and the other arguments."""
+        op = operation(op_name)
+        path = op.path
+        for key in op.path_params:
+            path = path.replace("{" + key + "}", quote(str(args.pop(key)), safe=""))
+        return op.method, path, {k: v for k, v in args.items() if v is not None}
+
+    def _call(self, op_name: str, /, **args: Any) -> Any:
+        """Run an operation: path parameters in the path, the rest as query (GET, DELETE) or JSON body."""
+        method, path, rest = self._prepare(op_name, args)
+        if method in ("GET", "DELETE"):
+            return self._request(method, path, params=rest)
+        return self._request(method, path, json=rest)
+
+    def _json(self, op_name: str, /, **args: Any) -> Any:
+        return self._call(op_name, **args).json()
 
     # -- read side -------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, *, tiers: Sequence[str] | None = None,
-               levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
-               time_range: tuple[float, float] | None = None) -> list[Hit]:
-        body = {"query": query, "k": k, "tiers": tiers, "levels": levels, "videos": videos, **_tr(time_range)}
-        data = self._request("POST", "/v1/search", json={k: v for k, v in body.items() if v is not None}).json()
-        return [Hit(**h) for h in data["hits"]]
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        tiers: Sequence[str] | None = None,
+        levels: Sequence[str] | None = None,
+        videos: Sequence[str] | None = None,
+        time_range: tuple[float | None, float | None] | None = None,
+    ) -> list[Hit]:
+        data = self._json("search", query=query, k=k, tiers=tiers, levels=levels, videos=videos, **_span(time_range))
+        return [Hit(**{k: v for k, v in h.items() if k in _HIT_FIELDS}) for h in data["hits"]]
 
     def ask(self, question: str, **options: Any) -> RemoteAnswer:
-        body = {"question": question, "max_steps": options.get("max_steps")}
-        return RemoteAnswer(self._request("POST", "/v1/ask", json=body).json())
+        """The server's agent; every option of the table (``max_steps``, ``max_seconds``, ``max_tokens``,
+        ``min_confidence``, ``videos``, ``include_trace``) is passed through, ``budget`` as its limits."""
+        return RemoteAnswer(self._json("ask", **_ask_body(question, options)))
 
     def ask_stream(self, question: str, **options: Any) -> Iterator[dict]:
         """The agent's steps as the server sends them (server-sent events); the answer comes last."""
-        body = {"question": question, "max_steps": options.get("max_steps")}
-        params = {"collection": self.collection}
-        with self._http.stream("POST", "/v1/ask/stream", json=body, params=params) as resp:
+        _method, path, body = self._prepare("ask_stream", _ask_body(question, options))
+        with self._http.stream("POST", path, json=body, params={"collection": self.collection}) as resp:
             if resp.status_code >= 400:
                 resp.read()
                 raise _error(resp)
@@ -112,44 +171,92 @@ class RemoteIndex:
                         raise _from_body(data)
                     yield data
 
-    def videos(self) -> list[dict]:
-        return self._get("/v1/videos")["videos"]
+    def videos(self) -> Results[Video]:
+        return Results.of(Video, self._json("videos")["videos"])
 
-    def video(self, ref: str) -> dict:
-        return self._get(f"/v1/videos/{ref}")
+    def video(self, ref: str) -> Video:
+        return Video(self._json("video", video=ref))
 
-    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
-        return self._get(f"/v1/videos/{video}/transcript", start=start, end=end)["utterances"]
+    def transcript(self, video: str, start: float | None = None, end: float | None = None) -> Results[Utterance]:
+        return Results.of(Utterance, self._json("transcript", video=video, start=start, end=end)["utterances"])
 
-    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> list[dict]:
-        return self._get(f"/v1/videos/{video}/screen_text", start=start, end=end)["lines"]
+    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> Results[ScreenText]:
+        return Results.of(ScreenText, self._json("screen_text", video=video, start=start, end=end)["lines"])
 
-    def frames(self, video: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> list[dict]:
-        return self._get(f"/v1/videos/{video}/frames", start=start, end=end, n=n)["frames"]
+    def frames(
+        self, video: str, start: float | None = None, end: float | None = None, n: int | None = None
+    ) -> Results[Frame]:
+        """Keyframes with ``url`` (relative to the server; ``frame_jpeg`` fetches one)."""
+        n = _most("frames", "n") if n is None else n  # as MemoryIndex: all of them, bounded
+        return Results.of(Frame, self._json("frames", video=video, start=start, end=end, n=n)["frames"])
 
     def frame_jpeg(self, frame_id: int) -> bytes:
-        return self._request("GET", f"/v1/frames/{int(frame_id)}.jpg").content
+        return self._call("frame_jpeg", frame_id=int(frame_id)).content
 
-    def browse(self, video: str, level: str = "chapter",
-               time_range: tuple[float, float] | None = None) -> list[dict]:
-        return self._get(f"/v1/videos/{video}/browse", level=level, **_tr(time_range))["segments"]
+    def browse(
+        self,
+        video: str,
+        level: str = "chapter",
+        time_range: tuple[float | None, float | None] | None = None,
+        *,
+        depth: int | None = None,
+        limit: int | None = None,
+    ) -> Results[Segment]:
+        """The segment tree; ``depth``/``limit`` as the server takes them (None: the deepest and most)."""
+        depth = _most("browse", "depth") if depth is None else depth
+        limit = _most("browse", "limit") if limit is None else limit
+        data = self._json("browse", video=video, level=level, depth=depth, limit=limit, **_span(time_range))
+        return Results.of(Segment, data["segments"])
 
-    def get_segment(self, segment_id: int) -> dict:
-        return self._get(f"/v1/segments/{int(segment_id)}")
+    def get_segment(self, segment_id: int) -> Segment:
+        return Segment(self._json("get_segment", segment_id=int(segment_id)))
 
     def stats(self) -> dict:
-        return self._get("/v1/stats")
+        return self._json("stats")
+
+    # -- semantic memory -------------------------------------------------------------------------------
+    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict]:
+        return self._json("entities", kind=kind, query=query)["entities"]
+
+    def entity(self, name_or_id: str | int) -> dict:
+        return self._json("entity", name_or_id=name_or_id)
+
+    def rename_entity(self, name_or_id: str | int, name: str) -> dict:
+        return self._json("rename_entity", name_or_id=name_or_id, name=name)
+
+    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict:
+        return self._json("merge_entities", target=target, sources=[str(s) for s in sources])
+
+    def split_entity(
+        self,
+        name_or_id: str | int,
+        *,
+        mention_ids: Sequence[int] | None = None,
+        video: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        name: str | None = None,
+    ) -> dict:
+        return self._json(
+            "split_entity",
+            name_or_id=name_or_id,
+            mention_ids=list(mention_ids or []) or None,
+            video=video,
+            start=start,
+            end=end,
+            name=name,
+        )
 
     # -- write side ------------------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[str | Path], *, progress: Any = None, wait: float = 3600.0,
-               **_options: Any) -> RemoteReport:
+    def ingest(
+        self, paths: Sequence[str | Path], *, progress: Any = None, wait: float = 3600.0, **_options: Any
+    ) -> RemoteReport:
         """Queue each path (it must lie on the server's allowed roots) and wait for the jobs."""
         report = RemoteReport([], [], [])
         jobs = []
         for path in [paths] if isinstance(paths, (str, Path)) else paths:
             try:
-                jobs.append(self._request("POST", "/v1/videos", json={"path": str(path)}).json())
+                jobs.append(self.add_video(path))
             except MemIndexError as exc:
                 report.failed.append({"path": str(path), "error": str(exc), "code": exc.code})
         for job in jobs:
@@ -162,19 +269,53 @@ class RemoteIndex:
                 report.failed.append({"path": job["target"], "error": err["message"], "code": err["code"]})
         return report
 
+    def add_video(self, path: str | Path) -> dict:
+        """Queue one path for ingest; the job (follow it with ``ingest_status`` or ``wait_job``)."""
+        return self._json("add_video", path=str(path))
+
+    def ingest_status(self, job_id: str) -> dict:
+        return self._json("ingest_status", job_id=job_id)
+
+    def jobs(self) -> list[dict]:
+        return self._json("jobs")["jobs"]
+
     def wait_job(self, job_id: str, timeout: float = 3600.0, poll: float = 0.2) -> dict:
         deadline = time.monotonic() + timeout
         while True:
-            job = self._get(f"/v1/jobs/{job_id}")
+            job = self.ingest_status(job_id)
             if job["status"] in ("done", "failed") or time.monotonic() > deadline:
                 return job
             time.sleep(poll)
 
-    def delete_video(self, ref: str) -> None:
-        self._request("DELETE", f"/v1/videos/{ref}")
+    def _job_result(self, job: dict, wait: float) -> dict:
+        done = self.wait_job(job["id"], wait)
+        if done["status"] == "failed":
+            raise _from_body(done.get("error") or {"code": "error", "message": "the job failed"})
+        if done["status"] != "done":
+            raise StoreError(f"job {job['id']} is still {done['status']} after {wait:.0f}s")
+        return done["result"] or {}
+
+    def rebuild(
+        self, stage: str, videos: Sequence[str] | None = None, *, wait: float = 3600.0, **_options: Any
+    ) -> dict:
+        """Rebuild a stage on the server's writer and wait for its report."""
+        return self._job_result(self._json("rebuild", stage=stage, videos=list(videos) if videos else None), wait)
+
+    def backfill(self, stage: str = "visual", *, wait: float = 3600.0, **_options: Any) -> dict:
+        return self._job_result(self._json("backfill", stage=stage), wait)
+
+    def check(self, *, repair: bool = False, wait: float = 3600.0) -> dict:
+        return self._job_result(self._json("check", repair=repair), wait)
+
+    def delete_video(self, ref: str) -> dict:
+        """Delete one video on the server; ``{id, uri, name}`` of what was deleted."""
+        return self._json("delete_video", video=ref)
+
+    def collections(self) -> list[str]:
+        return self._json("collections")["collections"]
 
     def health(self) -> dict:
-        return self._get("/v1/health")
+        return self._json("health")
 
     def close(self) -> None:
         self._http.close()

@@ -1,163 +1,173 @@
-"""The MCP server (official ``mcp`` SDK): the service layer's operations as tools for agents.
+"""The MCP server (official ``mcp`` SDK): the operations of ``memindex.operations`` marked ``mcp`` as tools.
 
-Every result that points into a video carries ``video_id``, ``uri``, ``start`` and ``end`` so an agent can
-cite it; ``frames`` returns the keyframes as MCP image content. Errors come back as a tool error whose text
-ends with the JSON ``{code, message}`` the HTTP API returns (the SDK puts "Error executing tool ..." first);
-a bug is ``{"code": "internal"}`` with its traceback in the server's log only.
+Each tool is built from its row of the table: the description, an input schema with a description, enum
+and bounds per parameter (bounded by the server's limits), annotations (read-only, destructive,
+idempotent; never open-world), and the output schema of its result model. A result is one compact JSON
+object, sent as ``structuredContent`` and, for clients that read only ``content``, as one compact text
+block; ``frames`` adds the keyframes as JPEG images. Keyframes are URLs relative to the server
+(``/v1/frames/{id}.jpg?collection=...``), never paths on its disk. Errors are tool errors whose text ends
+with the ``{code, message}`` JSON the HTTP API returns; a bug is ``{"code": "internal"}`` with its
+traceback in the server's log only.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+import memindex
 from memindex.errors import MemIndexError
-from memindex.server.service import Service, check_span, time_range
+from memindex.operations import OPERATIONS, Operation
+from memindex.server import handlers
+from memindex.server.models import RESULTS, request_model, validate
+from memindex.server.service import Service
 
-__all__ = ["build_mcp", "TOOLS"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = ["build_mcp", "TOOLS", "compact"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-TOOLS = ("search", "ask", "browse", "transcript", "screen_text", "frames", "list_videos", "get_segment",
-         "add_video", "ingest_status", "delete_video")
+TOOLS = tuple(op.name for op in OPERATIONS if op.mcp)
 INSTRUCTIONS = (
-    "A memory of long videos. Start with `search` (ranked moments) or `ask` (an answer with timestamped "
-    "evidence); narrow with `browse`, `transcript`, `screen_text` and `frames`. Cite results by their "
-    "video_id, uri, start and end (seconds). Every tool takes an optional `collection`."
+    "A memory of long videos. Start with `search` (ranked moments) or `ask` (an answer citing timestamped "
+    "moments); narrow with `browse`, `transcript`, `screen_text` and `frames`; `entities`/`entity` for people "
+    "and topics. Cite results by video_id (or uri), start and end (seconds). Every tool takes an optional "
+    "`collection`. Keyframe URLs are relative to this server."
 )
 
 
-def _tool(server: Any, **options: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """``server.tool()`` for a function whose every error becomes a tool error with ``{code, message}``."""
-
-    def register(fn: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(fn)  # the SDK reads the signature and docstring through ``__wrapped__``
-        def guarded(*args: Any, **kwargs: Any) -> T:
-            from mcp.server.mcpserver.exceptions import ToolError
-
-            try:
-                return fn(*args, **kwargs)
-            except MemIndexError as exc:
-                raise ToolError(json.dumps(exc.to_dict())) from exc
-            except Exception as exc:
-                log.exception("MCP tool %s failed", fn.__name__)
-                raise ToolError(json.dumps({"code": "internal", "message": "internal server error"})) from exc
-
-        server.tool(**options)(guarded)
-        return guarded
-
-    return register
-
-
-def _uri_of(svc: Service, collection: str, video_id: str) -> str:
-    return svc.reader(collection).video(video_id)["uri"]
+def compact(data: Any) -> str:
+    """JSON without indentation or spaces (what the tools send)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def build_mcp(svc: Service) -> Any:
     """An ``MCPServer`` whose tools call ``svc``; serve it over stdio or mount its streamable HTTP app."""
     from mcp.server.mcpserver import MCPServer
 
+    limits = svc.config.limits.published()
+    tools = [_tool(op, svc, limits) for op in OPERATIONS if op.mcp]
     root = logging.getLogger()
     guard = logging.NullHandler()
     root.addHandler(guard)  # MCPServer() calls logging.basicConfig; a library must not configure logging
     try:
-        server = MCPServer("memindex", instructions=INSTRUCTIONS, log_level="WARNING")
+        return MCPServer(
+            "memindex",
+            title="memindex",
+            version=memindex.__version__,
+            instructions=INSTRUCTIONS,
+            log_level="WARNING",
+            tools=tools,
+        )
     finally:
         root.removeHandler(guard)
-    _read_tools(server, svc)
-    _media_tools(server, svc)
-    _write_tools(server, svc)
-    return server
 
 
-def _read_tools(server: Any, svc: Service) -> None:
-    @_tool(server)
-    def search(query: str, k: int = 10, tiers: list[str] | None = None, levels: list[str] | None = None,
-               videos: list[str] | None = None, start: float | None = None, end: float | None = None,
-               collection: str = "default") -> dict[str, Any]:
-        """Ranked moments for a text query (speech, screen text, keyframes; episodic levels by `levels`)."""
-        hits = svc.search(collection, query, k=k, tiers=tiers, levels=levels, videos=videos,
-                          time_range=time_range(start, end))
-        return {"hits": [h.to_dict() for h in hits]}
+def _raw_arguments() -> type:
+    """An argument model that takes any object and hands it over whole: the tool checks it itself, so a bad
+    argument is a ``{code: bad_query}`` tool error like every other error."""
+    from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
+    from pydantic import ConfigDict
 
-    @_tool(server)
-    def ask(question: str, max_steps: int | None = None, collection: str = "default") -> dict[str, Any]:
-        """Answer a question about the videos: {answer, confidence, evidence (cited moments), trace, cost}."""
-        return svc.ask(collection, question, max_steps=max_steps)
+    class RawArguments(ArgModelBase):
+        model_config = ConfigDict(extra="allow")
 
-    @_tool(server)
-    def list_videos(collection: str = "default") -> dict[str, Any]:
-        """The videos of the collection: id, uri, duration, status and more."""
-        return {"videos": svc.reader(collection).videos()}
+        def model_dump_one_level(self) -> dict[str, Any]:
+            return {"arguments": dict(self.model_extra or {})}
 
-    @_tool(server)
-    def browse(video: str, level: str = "chapter", start: float | None = None, end: float | None = None,
-               collection: str = "default") -> dict[str, Any]:
-        """A video's segments at `level` (shot, event, chapter, video), each with its children."""
-        tr = time_range(start, end)
-        index = svc.reader(collection)
-        segs = index.browse(video, level, tr)
-        vid = index.reader.resolve_video(video)
-        return {"video_id": vid, "uri": _uri_of(svc, collection, vid), "segments": segs}
-
-    @_tool(server)
-    def get_segment(segment_id: int, collection: str = "default") -> dict[str, Any]:
-        """One segment by id: its level, span, parent and text fields."""
-        return svc.segment(collection, segment_id)
-
-    @_tool(server)
-    def transcript(video: str, start: float | None = None, end: float | None = None,
-                   collection: str = "default") -> dict[str, Any]:
-        """Utterances (with words and speakers) of a video, optionally within [start, end] seconds."""
-        check_span(start, end)
-        index = svc.reader(collection)
-        utts = index.transcript(video, start, end)
-        vid = index.reader.resolve_video(video)
-        return {"video_id": vid, "uri": _uri_of(svc, collection, vid), "utterances": utts}
-
-    @_tool(server)
-    def screen_text(video: str, start: float | None = None, end: float | None = None,
-                    collection: str = "default") -> dict[str, Any]:
-        """On-screen text lines (OCR) of a video, optionally within [start, end] seconds."""
-        check_span(start, end)
-        index = svc.reader(collection)
-        lines = index.screen_text(video, start, end)
-        vid = index.reader.resolve_video(video)
-        return {"video_id": vid, "uri": _uri_of(svc, collection, vid), "lines": lines}
+    return RawArguments
 
 
-def _media_tools(server: Any, svc: Service) -> None:
+def _tool(op: Operation, svc: Service, limits: dict[str, int]) -> Any:
+    from mcp.server.mcpserver.tools import Tool
+    from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+    from mcp_types import ToolAnnotations
+
+    result = RESULTS[op.result]
+    schema = _lean(result.model_json_schema(by_alias=True))
+    return Tool(
+        fn=_run(op, svc, request_model(op, limits, suffix="Arguments"), result),
+        name=op.name,
+        title=op.title,
+        description=op.description,
+        parameters=op.input_schema(limits),
+        fn_metadata=FuncMetadata(arg_model=_raw_arguments(), output_schema=schema),
+        is_async=False,
+        context_kwarg=None,
+        annotations=ToolAnnotations(
+            title=op.title,
+            read_only_hint=op.read_only,
+            destructive_hint=op.destructive,
+            idempotent_hint=op.idempotent,
+            open_world_hint=False,
+        ),
+    )
+
+
+def _lean(schema: Any) -> Any:
+    """A JSON Schema without pydantic's generated ``title`` keywords (they repeat the names; an agent's
+    context pays for every byte of ``tools/list``)."""
+    if isinstance(schema, list):
+        return [_lean(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):  # maps of names: a field may be called "title"
+            out[key] = {name: _lean(sub) for name, sub in value.items()}
+        elif not (key == "title" and isinstance(value, str)):
+            out[key] = _lean(value)
+    return out
+
+
+def _run(
+    op: Operation, svc: Service, arguments_model: type[BaseModel], result_model: type[BaseModel]
+) -> Callable[..., Any]:
+    def run(arguments: dict[str, Any]) -> Any:
+        from mcp.server.mcpserver.exceptions import ToolError
+
+        try:
+            args = validate(arguments_model, _lists(op, arguments))
+            collection = args.pop("collection")
+            data = result_model.model_validate(handlers.call(svc, op.name, collection, args))
+            out = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            images = _images(svc, collection, out) if op.name == "frames" else []
+        except MemIndexError as exc:
+            raise ToolError(compact(exc.to_dict())) from exc
+        except Exception as exc:
+            log.exception("MCP tool %s failed", op.name)
+            raise ToolError(compact({"code": "internal", "message": "internal server error"})) from exc
+        return _result(out, images)
+
+    run.__name__ = op.name
+    return run
+
+
+def _lists(op: Operation, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Array arguments some clients send as JSON text (``'["speech"]'``) parsed back into lists."""
+    out = dict(arguments)
+    for p in op.parameters:
+        value = out.get(p.name)
+        if p.type == "array" and isinstance(value, str) and value.lstrip().startswith("["):
+            try:
+                out[p.name] = json.loads(value)
+            except ValueError:
+                pass  # left as it is: validation names the parameter
+    return out
+
+
+def _images(svc: Service, collection: str, out: dict[str, Any]) -> list[Any]:
     from mcp.server.mcpserver import Image
 
-    @_tool(server, structured_output=False)
-    def frames(video: str, start: float | None = None, end: float | None = None, n: int = 4,
-               collection: str = "default") -> list[Any]:
-        """Up to `n` keyframes of a video in [start, end] as images, after a JSON list of their times."""
-        index = svc.reader(collection)
-        found = svc.frames(collection, video, start, end, n)
-        vid = index.reader.resolve_video(video)
-        uri = _uri_of(svc, collection, vid)
-        meta = [{"frame_id": f["frame_id"], "video_id": vid, "uri": uri, "start": f["t"], "end": f["t"],
-                 "t": f["t"], "width": f["width"], "height": f["height"]} for f in found]
-        images = [Image(data=svc.frame_jpeg(collection, f["frame_id"]), format="jpeg") for f in found]
-        return [json.dumps({"frames": meta}), *images]
+    return [
+        Image(data=svc.frame_jpeg(collection, f["frame_id"]), format="jpeg").to_image_content() for f in out["frames"]
+    ]
 
 
-def _write_tools(server: Any, svc: Service) -> None:
-    @_tool(server)
-    def add_video(path: str, collection: str = "default") -> dict[str, Any]:
-        """Queue a video file (or folder) on the server's allowed roots for ingest; returns the job."""
-        return svc.submit_ingest(collection, path).to_dict()
+def _result(out: dict[str, Any], images: list[Any]) -> Any:
+    from mcp_types import CallToolResult, TextContent
 
-    @_tool(server)
-    def ingest_status(job_id: str, collection: str = "default") -> dict[str, Any]:
-        """A job's status: queued, running, done (with the ingest report) or failed (with the error)."""
-        return svc.job(job_id, collection).to_dict()
-
-    @_tool(server)
-    def delete_video(video: str, collection: str = "default") -> dict[str, Any]:
-        """Delete a video and everything derived from it (segments, words, OCR, frames, vectors)."""
-        return svc.delete_video(collection, video)
+    return CallToolResult(content=[TextContent(type="text", text=compact(out)), *images], structured_content=out)

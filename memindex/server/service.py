@@ -21,7 +21,8 @@ from typing import Any
 
 from memindex.api import MemoryIndex
 from memindex.config import StoreConfig
-from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError
+from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError, StoreError
+from memindex.operations import DEFAULT_LIMITS
 from memindex.server.security import PathGuard
 from memindex.store import _COLLECTION, Store
 
@@ -38,12 +39,12 @@ def check_span(start: float | None, end: float | None) -> None:
             raise QueryError(f"{name} must be a finite number of seconds, not {value!r}")
 
 
-def time_range(start: float | None, end: float | None) -> tuple[float, float] | None:
-    """Checked bounds as a range, as ``memindex query``: one open end is 0 or infinity."""
+def time_range(start: float | None, end: float | None) -> tuple[float | None, float | None] | None:
+    """Checked bounds as a range for ``MemoryIndex``; an open end stays ``None``."""
     check_span(start, end)
     if start is None and end is None:
         return None
-    return (start or 0.0, end if end is not None else float("inf"))
+    return (start, end)
 
 
 def _check_row_id(kind: str, row_id: int) -> int:
@@ -54,14 +55,20 @@ def _check_row_id(kind: str, row_id: int) -> int:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one request may ask for."""
+    """Bounds on what one request may ask for (the defaults are ``memindex.operations.DEFAULT_LIMITS``; the
+    servers publish the configured ones in their schemas)."""
 
-    max_k: int = 100
-    max_query_chars: int = 2000
-    max_body_bytes: int = 1 << 20
-    max_frames: int = 32
-    max_ask_steps: int = 8
+    max_k: int = DEFAULT_LIMITS["max_k"]
+    max_query_chars: int = DEFAULT_LIMITS["max_query_chars"]
+    max_body_bytes: int = DEFAULT_LIMITS["max_body_bytes"]
+    max_frames: int = DEFAULT_LIMITS["max_frames"]
+    max_ask_steps: int = DEFAULT_LIMITS["max_ask_steps"]
+    max_browse: int = DEFAULT_LIMITS["max_browse"]
     max_jobs_kept: int = 1000
+
+    def published(self) -> dict[str, int]:
+        """The bounds a client sees (``DEFAULT_LIMITS``' keys), as configured."""
+        return {name: getattr(self, name) for name in DEFAULT_LIMITS}
 
 
 @dataclass(frozen=True)
@@ -78,9 +85,10 @@ class ServiceConfig:
 @dataclass
 class Job:
     id: str
-    kind: str  # ingest | delete
+    kind: str  # ingest | delete | rename_entity | merge_entities | split_entity | rebuild | backfill | check
     collection: str
     target: str
+    args: dict[str, Any] = field(default_factory=dict)
     status: str = "queued"  # queued | running | done | failed
     result: dict | None = None
     error: dict | None = None
@@ -166,14 +174,19 @@ class Service:
                              f"{self.config.limits.max_query_chars}")
         return self.reader(collection).search(query, k=k, **filters)
 
-    def ask(self, collection: str, question: str, **options: Any) -> dict:
+    def ask(self, collection: str, question: str, *, include_trace: bool = True, **options: Any) -> dict:
+        """The answer as a dict; its ``trace`` is an empty list unless ``include_trace``."""
         answer = self.reader(collection).ask(question, **self._ask_options(question, options))
-        return answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+        data = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
+        return data if include_trace else {**data, "trace": []}
 
-    def ask_stream(self, collection: str, question: str, **options: Any) -> Iterator[dict]:
+    def ask_stream(self, collection: str, question: str, *, include_trace: bool = True,
+                   **options: Any) -> Iterator[dict]:
         """Checked now (errors before the first step); the steps come as the agent takes them."""
         checked = self._ask_options(question, options)
-        return self.reader(collection).ask_stream(question, **checked)
+        steps = self.reader(collection).ask_stream(question, **checked)
+        return steps if include_trace else (
+            {**s, "trace": []} if s.get("type") == "answer" else s for s in steps)
 
     def _ask_options(self, question: str, options: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(question, str) or not question.strip():
@@ -227,11 +240,27 @@ class Service:
         return self._submit("delete", collection, vid)
 
     def delete_video(self, collection: str, video: str, timeout: float = 120.0) -> dict:
-        job = self.submit_delete(collection, video)
-        job.wait(timeout)
-        if job.status == "failed" and job.error:
-            raise _error_from(job.error)
-        return job.to_dict()
+        """Delete on the writer and wait: ``{id, uri, name}`` of the deleted video."""
+        return self._wait(self.submit_delete(collection, video), timeout)
+
+    def submit(self, kind: str, collection: str, target: str, **args: Any) -> Job:
+        """Queue a write of ``kind`` (one of ``_run``'s) on the writer; the job says when it is done."""
+        if kind not in _WRITES:
+            raise QueryError(f"unknown job kind {kind!r}; valid: {sorted(_WRITES)}")
+        self.reader(collection)  # a write to a collection that does not exist is not found
+        return self._submit(kind, collection, target, args)
+
+    def write(self, kind: str, collection: str, target: str, timeout: float = 120.0, **args: Any) -> dict:
+        """A write on the writer, waited for: its result, or its error raised as the typed error."""
+        return self._wait(self.submit(kind, collection, target, **args), timeout)
+
+    def _wait(self, job: Job, timeout: float) -> dict:
+        if not job.wait(timeout):
+            raise StoreError(f"job {job.id} ({job.kind} {job.target}) is still running after {timeout:.0f}s; "
+                             f"follow it with ingest_status")
+        if job.status == "failed":
+            raise _error_from(job.error or {"code": "internal", "message": "the job failed"})
+        return job.result or {}
 
     def job(self, job_id: str, collection: str = "default") -> Job:
         """A job of this collection (another collection's jobs are not found)."""
@@ -243,9 +272,9 @@ class Service:
     def jobs(self, collection: str = "default") -> list[Job]:
         return [j for j in list(self._jobs.values()) if j.collection == collection]
 
-    def _submit(self, kind: str, collection: str, target: str) -> Job:
+    def _submit(self, kind: str, collection: str, target: str, args: dict[str, Any] | None = None) -> Job:
         job = Job(id=f"job-{next(self._ids)}-{int(time.time() * 1000) % 10**8}", kind=kind,
-                  collection=collection, target=target)
+                  collection=collection, target=target, args=dict(args or {}))
         with self._lock:
             self._jobs[job.id] = job
             self._trim_jobs()
@@ -276,9 +305,13 @@ class Service:
 
     def _run(self, job: Job) -> dict:
         index = self._writer(job.collection)
-        if job.kind == "delete":
-            index.store.delete_video(job.target)
-            return {"deleted": job.target}
+        if job.kind == "ingest":
+            return self._run_ingest(index, job)
+        options = self.config.ingest_options if job.kind in ("rebuild", "backfill") else {}
+        result = _WRITES[job.kind](index, job, options)
+        return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+    def _run_ingest(self, index: MemoryIndex, job: Job) -> dict:
         report = index.ingest([job.target], **self.config.ingest_options)
         data: dict = report.to_dict()
         if report.failed and not report.ingested and not report.skipped:
@@ -314,6 +347,17 @@ class Service:
         self._thread.join(timeout=30)
         for index in [*self._readers.values(), *self._writers.values()]:
             index.close()
+
+
+_WRITES: dict[str, Any] = {  # what the writer runs for each kind of job but ingest: (index, job, options)
+    "delete": lambda ix, job, _o: ix.delete_video(job.target),
+    "rename_entity": lambda ix, job, _o: ix.rename_entity(job.target, job.args["name"]),
+    "merge_entities": lambda ix, job, _o: ix.merge_entities(job.target, job.args["sources"]),
+    "split_entity": lambda ix, job, _o: ix.split_entity(job.target, **job.args),
+    "rebuild": lambda ix, job, o: ix.rebuild(job.target, job.args.get("videos"), **o),
+    "backfill": lambda ix, job, o: ix.backfill(job.target, **o),
+    "check": lambda ix, job, _o: ix.check(repair=bool(job.args.get("repair"))),
+}
 
 
 def _error_from(data: dict) -> MemIndexError:

@@ -9,13 +9,39 @@ import sys
 from tests.server.conftest import ingest_wait
 
 
+def _operations(spec: dict) -> dict[str, dict]:
+    return {o["operationId"]: {**o, "path": path, "method": method} for path, item in spec["paths"].items()
+            for method, o in item.items()}
+
+
 def test_health_and_openapi(client) -> None:
-    assert client.get("/v1/health").json()["status"] == "ok"
+    import memindex
+    from memindex.operations import OPERATIONS
+
+    assert client.get("/v1/health").json() == {"status": "ok", "version": memindex.__version__}
     spec = client.get("/openapi.json").json()
-    for path in ("/v1/health", "/v1/videos", "/v1/jobs/{job_id}", "/v1/videos/{video}", "/v1/search",
-                 "/v1/ask", "/v1/ask/stream", "/v1/segments/{segment_id}", "/v1/videos/{video}/transcript",
-                 "/v1/frames/{frame_id}.jpg"):
-        assert path in spec["paths"], path
+    ops = _operations(spec)
+    assert set(ops) == {op.name for op in OPERATIONS}, "operationIds are the operation names"
+    for op in OPERATIONS:
+        route = ops[op.name]
+        assert (route["path"], route["method"]) == (op.path, op.method.lower()), op.name
+        assert route["description"] == op.description and route["summary"] == op.title
+        errors = {code: r for code, r in route["responses"].items() if code.startswith(("4", "5"))}
+        assert {"400", "404", "500"} <= set(errors), op.name
+        assert all(r["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+                   for r in errors.values()), op.name
+        assert route["security"] == ([{"bearer": []}] if op.auth else [])
+        if op.result not in ("JPEG", "AnswerStream"):
+            ok = route["responses"]["202" if op.job else "200"]["content"]["application/json"]["schema"]
+            assert ok == {"$ref": f"#/components/schemas/{op.result}"}, op.name
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearer"][
+            "description"]}
+    assert "HTTPValidationError" not in str(spec) and "detail" not in spec["components"]["schemas"]["Error"][
+        "properties"]
+    body = spec["components"]["schemas"]["SearchBody"]["properties"]
+    assert body["tiers"]["anyOf"][0]["items"]["enum"] == ["speech", "screen", "visual", "episodic", "semantic"]
+    assert body["k"]["description"] and body["query"]["description"]
 
 
 def test_list_and_show_videos(client, video_id) -> None:
@@ -34,7 +60,12 @@ def test_search_matches_cli_json(client, service, video_id) -> None:
     assert hit["video_id"] == video_id and hit["uri"].endswith("a.mp4") and hit["end"] >= hit["start"]
     cli = subprocess.run([sys.executable, "-m", "memindex.cli", "query", "alpha", "-k", "5", "--json",
                           "--store", str(service.root)], capture_output=True, text=True, check=True)
-    assert json.loads(cli.stdout) == body
+    local = json.loads(cli.stdout)  # the CLI shows keyframes as paths on this disk, the API as URLs
+    for mine, theirs in zip(local["hits"], body["hits"], strict=True):
+        kf, url_kf = mine.pop("keyframe"), theirs.pop("keyframe")
+        assert mine == theirs and url_kf == {"frame_id": kf["frame_id"], "t": kf["t"], "url": (
+            f"/v1/frames/{kf['frame_id']}.jpg?collection=default")}
+    assert str(service.root) not in json.dumps(body)
     filtered = client.post("/v1/search", json={"query": "alpha", "k": 5, "start": 0, "end": 1.0}).json()
     assert filtered["hits"] == []
 
@@ -60,7 +91,7 @@ def test_segments_transcript_screen_text_frames(client, video_id) -> None:
     assert seg["video_id"] == video_id and seg["level"] == shot["level"] and seg["uri"].endswith("a.mp4")
     assert client.get("/v1/segments/999999").json()["code"] == "not_found"
     tr = client.get(f"/v1/videos/{video_id}/transcript", params={"start": 0, "end": 2}).json()
-    assert tr == {"utterances": []}  # ASR is off in these tests
+    assert tr == {"video_id": video_id, "uri": seg["uri"], "utterances": []}  # ASR is off in these tests
     lines = client.get(f"/v1/videos/{video_id}/screen_text").json()["lines"]
     assert [ln["text"] for ln in lines] == ["ALPHA 1"]
     frames = client.get(f"/v1/videos/{video_id}/frames", params={"n": 2}).json()["frames"]
@@ -80,7 +111,8 @@ def test_ingest_job_and_delete(client, service, media_root) -> None:
     assert done["status"] == "done" and len(done["result"]["ingested"]) == 1
     vid = done["result"]["ingested"][0]["video_id"]
     assert client.post("/v1/search", json={"query": "bravo", "k": 3}).json()["hits"][0]["video_id"] == vid
-    assert client.delete(f"/v1/videos/{vid}").json()["status"] == "done"
+    assert client.delete(f"/v1/videos/{vid}").json() == {"id": vid, "uri": str(media_root / "b.mp4"),
+                                                         "name": "b.mp4"}
     assert all(h["video_id"] != vid for h in client.post("/v1/search", json={"query": "bravo"}).json()["hits"])
     assert client.delete(f"/v1/videos/{vid}").status_code == 404
     assert client.get("/v1/jobs/nope").status_code == 404
@@ -205,3 +237,70 @@ def test_non_finite_times_and_bad_n_are_400(client, video_id) -> None:
             resp = client.post("/v1/search", content=body, headers={"content-type": "application/json"})
             assert resp.status_code == 400 and resp.json()["code"] == "bad_query", (key, literal, resp.text)
     assert client.get(f"{base}/transcript", params={"start": 0, "end": 2.5}).status_code == 200
+
+
+def test_published_limits_are_the_enforced_ones(tmp_path, media_root, light_config) -> None:
+    """The limits in /openapi.json (x-limits and each parameter's bounds) follow the server's configuration,
+    and the routes enforce exactly those: the bound passes, one past it is refused."""
+    from fastapi.testclient import TestClient
+
+    from memindex.server.http import create_app
+    from memindex.server.service import Limits
+    from tests.server.conftest import make_service
+
+    limits = Limits(max_k=7, max_frames=3, max_body_bytes=4096, max_query_chars=50, max_ask_steps=2, max_browse=5)
+    svc = make_service(tmp_path / "store", [media_root], light_config, limits=limits)
+    try:
+        with TestClient(create_app(svc, mcp=False), base_url="http://127.0.0.1") as c:
+            spec = c.get("/openapi.json").json()
+            assert spec["info"]["x-limits"] == {"max_k": 7, "max_query_chars": 50, "max_frames": 3,
+                                                "max_ask_steps": 2, "max_browse": 5, "max_body_bytes": 4096}
+            schemas = spec["components"]["schemas"]
+            assert schemas["SearchBody"]["properties"]["k"]["maximum"] == 7
+            assert schemas["SearchBody"]["properties"]["query"]["maxLength"] == 50
+            frames = next(p for p in _operations(spec)["frames"]["parameters"] if p["name"] == "n")
+            assert frames["schema"]["maximum"] == 3
+            assert c.post("/v1/search", json={"query": "a", "k": 7}).status_code == 200
+            assert c.post("/v1/search", json={"query": "a", "k": 8}).json()["code"] == "bad_query"
+            assert c.post("/v1/search", json={"query": "a" * 50}).status_code == 200
+            assert c.post("/v1/search", json={"query": "a" * 51}).status_code == 400
+            assert c.post("/v1/ask", json={"question": "a", "max_steps": 3}).status_code == 400
+            assert c.get("/v1/videos/nope/frames", params={"n": 3}).status_code == 404  # passes the bound
+            assert c.get("/v1/videos/nope/frames", params={"n": 4}).status_code == 400
+            assert c.get("/v1/videos/nope/browse", params={"limit": 6}).status_code == 400
+            body, json_type = '{"query": "a"}', {"content-type": "application/json"}
+            padding = " " * (4096 - len(body))
+            assert c.post("/v1/search", content=body + padding, headers=json_type).status_code == 200
+            big = c.post("/v1/search", content=body + padding + " ", headers=json_type)
+            assert big.status_code == 413 and big.json()["code"] == "too_large"
+    finally:
+        svc.close()
+
+
+def test_validation_errors_are_code_and_message(client) -> None:
+    cases = [("POST", "/v1/search", {"json": {"query": "x", "k": "many"}}, "k"),
+             ("POST", "/v1/search", {"json": {"query": "x", "tiers": ["nope"]}}, "tiers"),
+             ("POST", "/v1/search", {"json": {"query": "x", "extra": 1}}, "extra"),
+             ("POST", "/v1/ask", {"json": {"question": "x", "include_trace": "maybe"}}, "include_trace"),
+             ("GET", "/v1/videos/x/browse", {"params": {"level": "scene"}}, "level"),
+             ("GET", "/v1/videos/x/browse", {"params": {"depth": 9}}, "depth")]
+    for method, path, kw, field in cases:
+        resp = client.request(method, path, **kw)
+        body = resp.json()
+        assert resp.status_code == 400 and body["code"] == "bad_query" and set(body) == {"code", "message"}, body
+        assert body["message"].startswith(field), body
+    assert client.get("/v1/videos", params={"collection": "../x"}).json()["code"] == "config"
+
+
+def test_browse_depth_limit_and_ask_trace(client, video_id) -> None:
+    base = f"/v1/videos/{video_id}/browse"
+    default = client.get(base, params={"level": "video"}).json()
+    top = default["segments"][0]
+    assert default["total"] == 1 and top["n_children"] == len(top["children"]) >= 1
+    assert all(c["children"] == [] for c in top["children"])
+    flat = client.get(base, params={"level": "shot", "depth": 0, "limit": 1}).json()
+    assert len(flat["segments"]) == 1 and flat["total"] >= 2
+    deep = client.get(base, params={"level": "video", "depth": 3}).json()
+    assert deep["segments"][0]["children"][0]["children"]
+    assert client.post("/v1/ask", json={"question": "where is alpha"}).json()["trace"] == []
+    assert client.post("/v1/ask", json={"question": "where is alpha", "include_trace": True}).json()["trace"]
