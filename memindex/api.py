@@ -38,8 +38,9 @@ class MemoryIndex:
     # -- read side -------------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, *, tiers: Sequence[str] | None = None,
                levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
-               time_range: tuple[float, float] | None = None) -> list[Hit]:
-        """Ranked hits across tiers; each hit carries video id, uri, start/end seconds and its evidence."""
+               time_range: tuple[float, float | None] | None = None) -> list[Hit]:
+        """Ranked hits across tiers; each hit carries video id, uri, start/end seconds and its evidence.
+        ``time_range`` is (start, end) in seconds; an end of None (or +inf) is open."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
         if time_range is not None:
             lo, hi = check_span(*time_range)

@@ -87,11 +87,11 @@ def _ingest_config(args: argparse.Namespace) -> Any:
 
 def cmd_query(args: argparse.Namespace) -> int:
     index = _open(args)
-    tr = (args.start, args.end) if args.start is not None or args.end is not None else None
-    if tr is not None:
-        tr = (tr[0] or 0.0, tr[1] if tr[1] is not None else float("inf"))
+    tr = (args.start or 0.0, args.end) if args.start is not None or args.end is not None else None  # None: open
     hits = index.search(args.text, k=args.k, tiers=args.tiers, levels=args.levels, videos=args.video,
                         time_range=tr)
+    if not hits:
+        print("(no matching moments)", file=sys.stderr)
     if args.json:
         _print_json({"hits": [h.to_dict() for h in hits]})
         return 0

@@ -57,7 +57,7 @@ def _search(state: State, query: str, *, k: int = 10, tiers=None, levels=None, v
         args["videos"] = list(vids)
     tr = time_range or p.range
     if tr:
-        args["time_range"] = [tr[0], tr[1] if math.isfinite(tr[1]) else 1e9]
+        args["time_range"] = [tr[0], tr[1] if math.isfinite(tr[1]) else None]
     return Action("search", args)
 
 

@@ -4,11 +4,13 @@ gets over MCP). Every tool returns a ``ToolResult`` whose items are ``Evidence``
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from memindex.errors import NotFoundError, QueryError
+from memindex.operations import operation
 from memindex.search import Hit
 
 __all__ = ["Evidence", "ToolResult", "Toolbox", "TOOL_SCHEMAS", "EVIDENCE_KEYS"]
@@ -75,46 +77,22 @@ class ToolResult:
         return out
 
 
-def _fn(name: str, description: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
-        "type": "object", "properties": props, "required": required, "additionalProperties": False}}}
-
-
-_VIDEO = {"type": "string", "description": "video id, id prefix or file name"}
-_TIME = {"type": "number", "minimum": 0, "description": "seconds from the start of the video"}
-_RANGE = {"type": "array", "items": {"type": "number", "minimum": 0}, "minItems": 2, "maxItems": 2,
-          "description": "[start, end] in seconds"}
-TOOL_SCHEMAS: list[dict[str, Any]] = [
-    _fn("search", "Hybrid search (vectors + keywords) over the memory tiers; ranked timestamped moments.", {
-        "query": {"type": "string"},
-        "tiers": {"type": "array", "items": {"type": "string", "enum": [
-            "speech", "screen", "visual", "episodic", "semantic"]}},
-        "levels": {"type": "array", "items": {"type": "string", "enum": ["shot", "event", "chapter", "video"]},
-                   "description": "episodic levels to search"},
-        "videos": {"type": "array", "items": _VIDEO}, "time_range": _RANGE,
-        "k": {"type": "integer", "minimum": 1, "maximum": 100}}, ["query"]),
-    _fn("browse", "The segment tree of a video at a level (chapter, event, shot), optionally in a span.", {
-        "video": _VIDEO, "level": {"type": "string", "enum": ["video", "chapter", "event", "shot"]},
-        "time_range": _RANGE}, ["video"]),
-    _fn("transcript", "Speech of a video between two times: utterances with speakers and word times.", {
-        "video": _VIDEO, "start": _TIME, "end": _TIME}, ["video"]),
-    _fn("screen_text", "On-screen text (OCR lines) of a video between two times.", {
-        "video": _VIDEO, "start": _TIME, "end": _TIME}, ["video"]),
-    _fn("frames", "Keyframes (JPEG paths in the media cache) of a video between two times.", {
-        "video": _VIDEO, "start": _TIME, "end": _TIME,
-        "n": {"type": "integer", "minimum": 1, "maximum": 32}}, ["video"]),
-    _fn("entity", "A person, voice, object or topic of the semantic memory, with its mentions.", {
-        "name_or_id": {"type": "string"}}, ["name_or_id"]),
-]
+# The agent's tools are rows of the one operations table (memindex/operations.py): the same names,
+# parameters, bounds and descriptions an external agent sees over MCP.
+TOOL_SCHEMAS: list[dict[str, Any]] = [operation(name).function_schema() for name in (
+    "search", "browse", "transcript", "screen_text", "frames", "entity")]
 TOOL_NAMES = tuple(s["function"]["name"] for s in TOOL_SCHEMAS)
 
 
-def _range(value: Any) -> tuple[float, float] | None:
+def _range(value: Any, start: float | None = None, end: float | None = None) -> tuple[float, float] | None:
+    """A span from the table's ``start``/``end`` (an open end is None) or an internal ``time_range`` pair."""
     if value is None:
-        return None
+        if start is None and end is None:
+            return None
+        return float(start or 0.0), float(end) if end is not None else math.inf
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise QueryError(f"time_range must be [start, end], not {value!r}")
-    return float(value[0]), float(value[1])
+    return float(value[0]), float(value[1]) if value[1] is not None else math.inf
 
 
 class Toolbox:
@@ -141,9 +119,11 @@ class Toolbox:
         return self.index.reader.resolve_video(ref)
 
     def search(self, query: str, tiers: list[str] | None = None, levels: list[str] | None = None,
-               videos: list[str] | None = None, time_range: Any = None, k: int = 10) -> ToolResult:
-        hits = self.index.search(query, k=int(k), tiers=tiers, levels=levels, videos=videos,
-                                 time_range=_range(time_range))
+               videos: list[str] | None = None, time_range: Any = None, k: int = 10, start: float | None = None,
+               end: float | None = None) -> ToolResult:
+        span = _range(time_range, start, end)
+        hits = self.index.search(query, k=int(k), tiers=tiers, levels=levels, videos=videos, time_range=span)
+        time_range = None if span is None else [span[0], span[1] if math.isfinite(span[1]) else None]
         items = [Evidence.of(h) for h in hits]
         args = {"query": query, "tiers": tiers, "levels": levels, "videos": videos, "time_range": time_range,
                 "k": k}
@@ -175,9 +155,13 @@ class Toolbox:
                           source="frames") for f in rows]
         return ToolResult("frames", {"video": video, "start": start, "end": end, "n": n}, items, raw=rows)
 
-    def browse(self, video: str, level: str = "chapter", time_range: Any = None) -> ToolResult:
+    def browse(self, video: str, level: str = "chapter", time_range: Any = None, start: float | None = None,
+               end: float | None = None, depth: int | None = None, limit: int | None = None) -> ToolResult:
         vid = self.video_id(video)
-        tree = self.index.browse(vid, level=level, time_range=_range(time_range))
+        span = _range(time_range, start, end)
+        tree = self.index.browse(vid, level=level, time_range=span)
+        time_range = None if span is None else [span[0], span[1] if math.isfinite(span[1]) else None]
+        tree = tree[: int(limit)] if limit else tree
         items = [Evidence(video_id=vid, uri=self.uri(vid), start=n["start"], end=n["end"], level=n["level"],
                           tier="episodic", modality="text", score=0.0, text=segment_text(n), source="browse",
                           signals={"segment_id": n["id"], "children": len(n["children"])}) for n in tree]
