@@ -2,10 +2,18 @@
 whole pipeline, and peak memory, each measured in its own process so peaks don't mix.
 
     python benchmarks/ingest.py [VIDEO] [--clip-seconds 120]
+    python benchmarks/ingest.py --executors inline local ray [--workers 2] [VIDEO...]
+    python benchmarks/ingest.py --write [--docs 5000]
 
 Default VIDEO: ../shared/media/video/bbb_narrated.mp4. Besides the full video, the whole pipeline also runs
 on its first ``--clip-seconds`` (remuxed, no re-encode), so the peak-memory ratio long/short shows whether
-memory stays flat as videos get longer. Results are ratios from one run on one machine.
+memory stays flat as videos get longer. ``--executors`` ingests the videos (default: bbb_narrated.mp4 and
+trailer_bbb.mp4) as one batch with each executor, each in its own process, and prints x real time, the
+stage profile of the inline run (``stage_runs.seconds``) and whether every executor gave the inline index;
+``ray`` needs a head at ``MEMINDEX_RAY_ADDRESS`` (run it through ``scripts/ray_ns.sh``). ``--write`` measures
+docs per second through the write path: the speech group's commit (utterances, words, docs with vectors)
+as ORM objects (how commits were written before issue 10) and as the multi-row inserts of ``ingest.commit``.
+Results are ratios from one run on one machine.
 """
 
 from __future__ import annotations
@@ -122,16 +130,172 @@ def make_clip(video: str, seconds: float, out: Path) -> str:
     return str(out)
 
 
+EXECUTOR_VIDEOS = [DEFAULT_VIDEO, DEFAULT_VIDEO.parent / "trailer_bbb.mp4"]
+
+
+def run_executor(name: str, workers: int, videos: list[str], store: str) -> dict:
+    """One batch with one executor into a fresh store: x real time, peak memory (driver; its local workers)."""
+    import memindex
+    from ingest.decode import probe
+
+    options = {"local": {"workers": workers}, "ray": {"address": os.environ.get("MEMINDEX_RAY_ADDRESS", "")}}
+    total = sum(probe(v).duration for v in videos)
+    t0 = time.perf_counter()
+    with memindex.open(store) as index:
+        report = index.ingest(videos, executor=name, **options.get(name, {}))
+    wall = time.perf_counter() - t0
+    assert report.ok, report.to_dict()
+    workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"executor": name, "video_s": round(total, 1), "wall_s": round(wall, 1), "rtf": round(total / wall, 2),
+            "driver_mb": round(_peak_mb()), "worker_mb": round(workers_mb) if name == "local" else None}
+
+
+def stage_profile(store: str) -> dict[str, float]:
+    """Seconds per stage summed over the batch, from ``stage_runs``."""
+    from sqlalchemy import func, select
+
+    import memindex
+    from memindex.catalog.models import StageRun
+
+    with memindex.open(store, create=False) as index, index.store.Session() as s:
+        rows = s.execute(select(StageRun.stage, func.sum(StageRun.seconds)).group_by(StageRun.stage)).all()
+    return {stage: round(float(sec or 0.0), 1) for stage, sec in rows}
+
+
+def same_index(stores: list[str]) -> list[bool]:
+    sys.path.insert(0, str(ROOT))
+    import memindex
+    from tests.snapshot import snapshot
+
+    snaps = []
+    for store in stores:
+        with memindex.open(store, create=False) as index:
+            snaps.append(snapshot(index.store))
+    for snap, store in zip(snaps[1:], stores[1:], strict=True):
+        for part, tables in snap.items():
+            for table, rows in tables.items():
+                if rows != snaps[0][part].get(table):
+                    extra, missing = rows - snaps[0][part][table], snaps[0][part][table] - rows
+                    print(f"{Path(store).name} differs in {part}.{table}: +{sum(extra.values())} "
+                          f"-{sum(missing.values())}; e.g. +{str(list(extra)[:1])[:300]}",
+                          f"-{str(list(missing)[:1])[:300]}")
+    return [snap == snaps[0] for snap in snaps]
+
+
+def executors(names: list[str], workers: int, videos: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, stores = [], []
+        for name in names:
+            store = str(Path(tmp) / name)
+            out = subprocess.run([sys.executable, __file__, "--child-executor", name, str(workers), store, *videos],
+                                 capture_output=True, text=True, cwd=ROOT, check=False)
+            if out.returncode:
+                raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            stores.append(store)
+        profile = stage_profile(stores[0])
+        same = same_index(stores)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'executor':10s} {'video s':>8s} {'wall s':>8s} {'x real time':>12s} {'driver MB':>10s} {'worker MB':>10s}"
+          " same index as the first")
+    for r, ok in zip(rows, same, strict=True):
+        print(f"{r['executor']:10s} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['driver_mb']:10d} "
+              f"{r['worker_mb'] or '-':>10} {ok}")
+    print("stage profile of the first run (seconds, summed over the batch):", json.dumps(profile))
+    print(json.dumps({"runs": rows, "profile": profile, "same": same}))
+
+
+def _old_speech_commit(txn, video_id, utts, vecs) -> None:  # type: ignore[no-untyped-def]
+    """The speech group's commit as it was before issue 10: ORM objects for utterances, words and docs."""
+    import numpy as np
+
+    from memindex.catalog.models import Doc, Utterance, Word
+
+    s = txn.session
+    rows = [Utterance(video_id=video_id, start=u.start, end=u.end, text=u.text, language=u.language) for u in utts]
+    s.add_all(rows)
+    s.flush()
+    for row, u in zip(rows, utts, strict=True):
+        s.add_all([Word(video_id=video_id, utterance_id=row.id, start=w.start, end=w.end, text=w.text, prob=w.prob)
+                   for w in u.words])
+    first = txn._allocate(len(rows))
+    s.add_all([Doc(id=first + i, video_id=video_id, tier="speech", ref_id=r.id, start=r.start, end=r.end,
+                   text=r.text, vector=np.asarray(vecs[i], np.float32).tobytes()) for i, r in enumerate(rows)])
+    s.flush()
+    ids = np.arange(first, first + len(rows), dtype=np.int64)
+    txn.added.setdefault("speech", []).append((ids, np.asarray(vecs, np.float32)))
+
+
+def write_path(n_docs: int, words: int, repeats: int = 3) -> None:
+    """Docs per second through one speech-group commit (catalog rows, FTS, tier file) into a store whose tier
+    is loaded, before and after."""
+    import statistics
+
+    import numpy as np
+
+    from ingest.commit import add_utterances
+    from ingest.records import UtteranceRec, WordRec
+    from memindex.catalog.models import Video
+    from memindex.config import FrameEncoderConfig, StoreConfig, TextEncoderConfig
+    from memindex.store import Store
+
+    def utterance(i: int) -> UtteranceRec:
+        t = 2.0 * i
+        said = tuple(WordRec(t + 0.15 * k, t + 0.15 * k + 0.1, f"w{k}", 0.9) for k in range(words))
+        return UtteranceRec(t, t + 1.8, f"utterance {i} of a long talk about nothing much", said, language="en")
+
+    utts = [utterance(i) for i in range(n_docs)]
+    # The hashing encoder's 256 dimensions: no model to load inside the timed commit (MiniLM's are 384).
+    vecs = np.random.default_rng(0).standard_normal((n_docs, 256)).astype(np.float32)
+    cfg = StoreConfig(text=TextEncoderConfig(name="hashing"), frame=FrameEncoderConfig(enabled=False))
+    results: dict[str, list[float]] = {"ORM objects (before)": [], "multi-row inserts (now)": []}
+    for _ in range(repeats):
+        for label, commit in zip(results, (_old_speech_commit, add_utterances), strict=True):
+            with tempfile.TemporaryDirectory() as tmp:
+                store = Store(Path(tmp) / "s", config=cfg)
+                with store.write() as txn:
+                    txn.session.add(Video(id="v1", uri="/v", sha256="0" * 64, size_bytes=1, status="ingesting"))
+                with store.write() as txn:  # the tier exists and is loaded: the steady state of a batch
+                    commit(txn, "v1", utts[:10], vecs[:10])
+                t0 = time.perf_counter()
+                with store.write() as txn:
+                    commit(txn, "v1", utts[10:], vecs[10:])
+                results[label].append((n_docs - 10) / (time.perf_counter() - t0))
+                store.close()
+    print(f"load average: {os.getloadavg()[0]:.1f}; {n_docs} speech docs with {words} words each, 256-d vectors, "
+          f"median of {repeats}")
+    for label, rates in results.items():
+        print(f"{label:26s} {statistics.median(rates):8.0f} docs/s  (runs: {', '.join(f'{r:.0f}' for r in rates)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("video", nargs="?", default=str(DEFAULT_VIDEO))
+    ap.add_argument("video", nargs="*", default=[str(DEFAULT_VIDEO)])
     ap.add_argument("--clip-seconds", type=float, default=120.0)
     ap.add_argument("--child", nargs=2, metavar=("STAGE", "VIDEO"))
+    ap.add_argument("--child-executor", nargs=3, metavar=("NAME", "WORKERS", "STORE"))
     ap.add_argument("--stages", nargs="+", default=list(STAGES))
+    ap.add_argument("--executors", nargs="+", choices=["inline", "local", "ray"])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--docs", type=int, default=5000)
+    ap.add_argument("--words", type=int, default=10)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_one(*args.child)))
         return
+    if args.child_executor:
+        name, workers, store = args.child_executor
+        print(json.dumps(run_executor(name, int(workers), args.video, store)))
+        return
+    if args.executors:
+        videos = args.video if args.video != [str(DEFAULT_VIDEO)] else [str(v) for v in EXECUTOR_VIDEOS]
+        executors(args.executors, args.workers, videos)
+        return
+    if args.write:
+        write_path(args.docs, args.words)
+        return
+    args.video = args.video[0]
     rows = [_child(stage, args.video) for stage in args.stages]
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(args.video, args.clip_seconds, Path(tmp) / "clip.mp4")

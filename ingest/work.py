@@ -150,6 +150,7 @@ class Models:
         self._loaded: dict[tuple[str, str], Any] = {}
         self._failed: dict[tuple[str, str], MemIndexError] = {}
         self._lock = threading.RLock()
+        self._frame_said = False
 
     def text(self) -> TextEmbedder:
         with self._lock:
@@ -162,6 +163,13 @@ class Models:
         try:
             return self.load("frame", "", lambda: self.encoders.frame_embedder), None
         except MemIndexError as exc:
+            if not self._frame_said:
+                self._frame_said = True
+                log.warning(
+                    "keyframe embeddings are PENDING: %s. Run `memindex backfill --stage visual` once the "
+                    "weights are available.",
+                    exc,
+                )
             return None, str(exc)
 
     def load(self, kind: str, key: Any, factory: Callable[[], Any]) -> Any:
@@ -175,12 +183,6 @@ class Models:
                     self._loaded[slot] = factory()
                 except MemIndexError as exc:
                     self._failed[slot] = exc
-                    if kind == "frame":
-                        log.warning(
-                            "keyframe embeddings are PENDING: %s. Run `memindex backfill --stage "
-                            "visual` once the weights are available.",
-                            exc,
-                        )
                     raise
             return self._loaded[slot]
 

@@ -12,7 +12,7 @@ from memindex.catalog.models import Doc
 from memindex.store import Store
 
 # Surrogate keys, links between them, and what depends on the clock: everything else must match.
-_IGNORED = {"id", "ref_id", "created_at", "updated_at", "seconds"}
+_IGNORED = {"id", "ref_id", "created_at", "updated_at", "seconds", "first_seen", "last_seen"}
 
 
 def _ignored(column: str) -> bool:

@@ -285,3 +285,31 @@ def test_batch_tally_counts_videos_hours_speed_and_time_left() -> None:
     assert tally.seconds_left() == pytest.approx(440.0)
     tally.on(ProgressEvent("done", "a", total=600.0))
     assert tally.summary().startswith("1/3 videos · 0.22 of 0.50 h · 8.0x real time · ETA")
+
+
+def test_snapshots_compare_content_not_clock_times(tmp_path: Path, light_config) -> None:
+    """A fact found in two runs is the same fact, though each run stamps its own first/last seen time (the
+    executor benchmark on bbb_narrated.mp4 differed in nothing else)."""
+    from datetime import datetime, timedelta, timezone
+
+    from memindex.catalog.semantic import Entity, Fact
+
+    snaps = []
+    for n in range(2):
+        store = memindex.open(tmp_path / f"s{n}", config=light_config).store
+        seen = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=n)
+        with store.write() as txn:
+            txn.session.add(ent := Entity(kind="speaker", name="Diane", key="diane"))
+            txn.session.flush()
+            txn.session.add(
+                Fact(
+                    subject_entity_id=ent.id,
+                    relation="is named",
+                    object_text="Diane",
+                    source="pattern",
+                    first_seen=seen,
+                    last_seen=seen,
+                )
+            )
+        snaps.append(snapshot(store))
+    assert snaps[0] == snaps[1] and snaps[0]["catalog"]["facts"]
