@@ -24,6 +24,7 @@ from ingest.config import IngestConfig
 from ingest.decode import VideoInfo
 from memindex import errors
 from memindex.config import StoreConfig
+from memindex.encoders import Encoders
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
 from memindex.errors import MemIndexError, StageError, StoreError
 from memindex.progress import ProgressCallback, ProgressEvent
@@ -108,36 +109,7 @@ class TaskFailure:
         return err
 
 
-class ConfigEncoders:
-    """The store's encoders built from its config, in a process that has no store (a worker)."""
-
-    def __init__(self, config: StoreConfig) -> None:
-        self.config = config
-        self._text: TextEmbedder | None = None
-        self._frame: FrameEmbedder | None = None
-        self._frame_error: MemIndexError | None = None
-
-    @property
-    def text_embedder(self) -> TextEmbedder:
-        if self._text is None:
-            from memindex.encoders import make_text_embedder
-
-            self._text = make_text_embedder(self.config.text)
-        return self._text
-
-    @property
-    def frame_embedder(self) -> FrameEmbedder:
-        if self._frame is None:
-            if self._frame_error is not None:
-                raise self._frame_error
-            from memindex.encoders import make_frame_embedder
-
-            try:
-                self._frame = make_frame_embedder(self.config.frame)
-            except MemIndexError as exc:
-                self._frame_error = exc
-                raise
-        return self._frame
+ConfigEncoders = Encoders  # the store's encoders built from its config, in a process without a store
 
 
 class Models:

@@ -28,7 +28,7 @@ from memindex import faults
 from memindex.catalog.db import collection_schema, make_engine, migrate, sqlite_url
 from memindex.catalog.models import Doc, StoreMeta, TierState, Video
 from memindex.config import StoreConfig
-from memindex.encoders import make_frame_embedder, make_text_embedder
+from memindex.encoders import Encoders
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
 from memindex.errors import (
     ConfigError,
@@ -143,9 +143,7 @@ class Store:
         self.media = MediaCache(self.dir / "media", create=not self.read_only)
         self._tiers: dict[str, VectorBackend] = {}
         self._tier_lock = threading.RLock()
-        self._text: TextEmbedder | None = None
-        self._frame: FrameEmbedder | None = None
-        self._frame_error: StageError | None = None
+        self.encoders = Encoders(self.config)
         if not self.read_only:
             self._sweep()
 
@@ -233,30 +231,17 @@ class Store:
 
     @property
     def text_embedder(self) -> TextEmbedder:
-        if self._text is None:
-            self._text = make_text_embedder(self.config.text)
-        return self._text
+        return self.encoders.text_embedder
 
     @property
     def frame_embedder(self) -> FrameEmbedder:
         """Raises StageError when the CLIP weights cannot be loaded; callers decide what that means."""
-        if self._frame is None:
-            if self._frame_error is not None:
-                raise self._frame_error
-            if not self.config.frame.enabled:
-                self._frame_error = StageError("frame embeddings are disabled in this store's config")
-                raise self._frame_error
-            try:
-                self._frame = make_frame_embedder(self.config.frame)
-            except StageError as exc:
-                self._frame_error = exc  # remembered: a missing checkpoint is not retried on every query
-                raise
-        return self._frame
+        return self.encoders.frame_embedder
 
     def set_encoders(self, text: TextEmbedder | None = None, frame: FrameEmbedder | None = None) -> None:
         """Use already-built encoders (shared across stores, or test doubles)."""
-        self._text = text or self._text
-        self._frame = frame or self._frame
+        self.encoders.text = text or self.encoders.text
+        self.encoders.frame = frame or self.encoders.frame
 
     def encoder_for(self, tier: str) -> TextEmbedder | FrameEmbedder:
         return self.frame_embedder if tier == "visual" else self.text_embedder

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from memindex.config import FrameEncoderConfig, TextEncoderConfig
+from memindex.config import FrameEncoderConfig, StoreConfig, TextEncoderConfig
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
+from memindex.errors import MemIndexError, StageError
 from memindex.registry import Registry
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "FRAME_EMBEDDERS",
     "make_text_embedder",
     "make_frame_embedder",
+    "Encoders",
 ]
 
 TEXT_EMBEDDERS: Registry[TextEmbedder] = Registry("memindex.text_embedders", "text embedder")
@@ -25,3 +27,37 @@ def make_text_embedder(cfg: TextEncoderConfig) -> TextEmbedder:
 
 def make_frame_embedder(cfg: FrameEncoderConfig) -> FrameEmbedder:
     return FRAME_EMBEDDERS.create(cfg.name, cfg)
+
+
+class Encoders:
+    """A store config's two encoders, each built on first use and kept; a frame embedder that cannot load
+    (no CLIP weights) is remembered, so it is not retried on every query. The store holds one; so does an
+    ingest worker, which has no store."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.text: TextEmbedder | None = None
+        self.frame: FrameEmbedder | None = None
+        self.frame_error: MemIndexError | None = None
+
+    @property
+    def text_embedder(self) -> TextEmbedder:
+        if self.text is None:
+            self.text = make_text_embedder(self.config.text)
+        return self.text
+
+    @property
+    def frame_embedder(self) -> FrameEmbedder:
+        """Raises StageError when the CLIP weights cannot be loaded; callers decide what that means."""
+        if self.frame is None:
+            if self.frame_error is not None:
+                raise self.frame_error
+            if not self.config.frame.enabled:
+                self.frame_error = StageError("frame embeddings are disabled in this store's config")
+                raise self.frame_error
+            try:
+                self.frame = make_frame_embedder(self.config.frame)
+            except MemIndexError as exc:  # no weights, or open_clip missing: said once, not retried
+                self.frame_error = exc
+                raise
+        return self.frame

@@ -160,9 +160,9 @@ class _PromptedHashing(HashingEmbedder):
 
 
 def test_queries_use_the_embedders_query_side(store: Store) -> None:
-    store._text = _PromptedHashing(dim=store.text_embedder.dim)
+    store.set_encoders(text=_PromptedHashing(dim=store.text_embedder.dim))
     searcher = Searcher(store)
-    expected = store._text.embed(["query: press one now"])[0]
+    expected = store.text_embedder.embed(["query: press one now"])[0]
     assert (searcher.query_vector("speech", "press one now") == expected).all()
 
 
