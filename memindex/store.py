@@ -103,7 +103,8 @@ class WriteTxn:
 
     def remove_docs(self, where: ColumnElement[bool]) -> None:
         """Delete docs matching a SQL condition, remembering their ids per tier for the FAISS side."""
-        for tier, doc_id in self.session.execute(select(Doc.tier, Doc.id).where(where)).all():
+        rows = self.session.execute(select(Doc.tier, Doc.id).where(where, Doc.vector.is_not(None))).all()
+        for tier, doc_id in rows:  # pending docs (no vector yet) were never in a tier file
             self.removed.setdefault(tier, []).append(np.array([doc_id], np.int64))
         self.session.execute(delete(Doc).where(where))
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from memindex.config import FrameEncoderConfig
 from memindex.encoders.base import limit_torch_threads, normalize
+from memindex.encoders.quiet import quiet_loading
 from memindex.errors import MissingDependencyError, StageError
 
 __all__ = ["OpenClipEmbedder"]
@@ -63,9 +64,10 @@ class OpenClipEmbedder:
         if pretrained is None:
             log.warning("OpenCLIP %s has random weights (pretrained=None): its vectors mean nothing", cfg.arch)
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                cfg.arch, pretrained=pretrained, device=cfg.device
-            )
+            with quiet_loading("open_clip"):
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    cfg.arch, pretrained=pretrained, device=cfg.device
+                )
         except Exception as exc:
             where = pretrained if pretrained and Path(pretrained).exists() else None
             raise StageError(

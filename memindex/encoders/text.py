@@ -15,6 +15,7 @@ import numpy as np
 
 from memindex.config import TextEncoderConfig
 from memindex.encoders.base import limit_torch_threads, normalize
+from memindex.encoders.quiet import quiet_loading
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 
 __all__ = ["SentenceTransformerEmbedder", "MiniLMEmbedder", "HashingEmbedder", "packaged_minilm_path"]
@@ -49,7 +50,8 @@ class SentenceTransformerEmbedder:
             raise MissingDependencyError("sentence-transformers", "text", "text embeddings") from exc
         limit_torch_threads(cfg.threads)
         try:
-            self._model = SentenceTransformer(model, device=cfg.device)
+            with quiet_loading("sentence_transformers", "transformers"):
+                self._model = SentenceTransformer(model, device=cfg.device)
         except Exception as exc:
             raise StageError(f"cannot load sentence-transformers model {model!r}: {exc}", path=model) from exc
         dim = self._model.get_embedding_dimension() if hasattr(

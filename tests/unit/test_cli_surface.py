@@ -67,3 +67,19 @@ def test_doctor_reports_packages_and_store(store_dir) -> None:  # type: ignore[n
     assert run.returncode == (0 if report["ok"] else 1)
     run = run_cli("doctor", "--store", str(store_dir))
     assert "packages:" in run.stdout and "store " in run.stdout
+
+
+def test_notices_are_said_once_without_third_party_noise(tmp_path) -> None:
+    """Missing CLIP weights: one PENDING line per ingest, no loader bars or root-logger errors; delete quiet."""
+    pytest.importorskip("open_clip")
+    from memindex.config import StoreConfig, TextEncoderConfig
+    from tests.media import Scene, make_video
+
+    make_video(tmp_path / "v.mp4", [Scene(1.0, 30), Scene(1.0, 150, "HELLO")], size=(160, 90))
+    Store(tmp_path / "s", config=StoreConfig(text=TextEncoderConfig(name="hashing"))).close()
+    run = run_cli("ingest", str(tmp_path / "v.mp4"), "--store", str(tmp_path / "s"), "--no-asr", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("PENDING") == 1, run.stderr
+    assert "Loading weights" not in run.stderr and "ERROR root" not in run.stderr, run.stderr
+    run = run_cli("delete", "v.mp4", "--store", str(tmp_path / "s"))
+    assert run.returncode == 0 and run.stderr.strip().startswith("deleted ") and "\n" not in run.stderr.strip()
