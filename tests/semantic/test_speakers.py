@@ -174,11 +174,13 @@ def test_missing_diarizer_is_recorded_and_speech_goes_on(tmp_path, light_config,
 
 
 @pytest.fixture(scope="module")
-def der_bench():  # type: ignore[no-untyped-def]
+def der_bench(shared_media):  # type: ignore[no-untyped-def]
     import importlib.util
+    import os
     import sys
     from pathlib import Path
 
+    os.environ.setdefault("MEMINDEX_SHARED_MEDIA", str(shared_media))  # where the benchmark reads its audio
     spec = importlib.util.spec_from_file_location("der_bench", Path(__file__).parents[2] / "benchmarks" /
                                                   "diarization.py")
     bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
