@@ -115,9 +115,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         _print_json(data)
     else:
         print(data["answer"])
-        for ev in data.get("evidence", [])[:5]:
+        # The moments the answer cites; an abstained answer cites none (its text names the nearest candidates).
+        cited = data["citations"] if "citations" in data else data.get("evidence", [])[:5]
+        for ev in cited:
             print(f"  - {os.path.basename(ev['uri'])} {_hms(ev['start'])}-{_hms(ev['end'])} [{ev['tier']}] "
-                  f"{ev['text'][:80]}")
+                  f"{_printable(ev['text'][:80])}")
     return 0
 
 

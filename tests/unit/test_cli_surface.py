@@ -83,3 +83,11 @@ def test_notices_are_said_once_without_third_party_noise(tmp_path) -> None:
     assert "Loading weights" not in run.stderr and "ERROR root" not in run.stderr, run.stderr
     run = run_cli("delete", "v.mp4", "--store", str(tmp_path / "s"))
     assert run.returncode == 0 and run.stderr.strip().startswith("deleted ") and "\n" not in run.stderr.strip()
+
+
+def test_ask_prints_only_what_the_answer_cites(store_dir) -> None:  # type: ignore[no-untyped-def]
+    run = run_cli("ask", "when does someone talk about submarine warfare tactics?", "--store", str(store_dir))
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("Not found in this store"), run.stdout
+    assert not any(line.startswith("  - ") for line in lines), run.stdout  # candidates are not citations
