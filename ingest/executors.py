@@ -184,10 +184,8 @@ class LocalExecutor:
         for w in self._pool:
             if w.task is None and not w.dead and self._waiting:
                 w.task = self._waiting.popleft()
-                try:
+                with contextlib.suppress(OSError):  # it died meanwhile: its reader sees the end; ``_reap`` retries
                     w.channel.send(w.task)
-                except OSError:  # it died meanwhile: the reader sees its end close, ``_reap`` retries the task
-                    pass
 
     def result(self, task: VideoTask) -> VideoRecords:
         with self._lock:
@@ -292,10 +290,8 @@ class _RayProgress:
         self.events = events
 
     def __call__(self, event: ProgressEvent) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the queue actor is gone (the driver stopped): nothing to show it to
             self.events.put_nowait(event)
-        except Exception:  # the queue actor is gone (the driver stopped): nothing to show it to
-            pass
 
 
 def _ray_task(task: VideoTask, events: Any) -> VideoRecords | TaskFailure:

@@ -12,6 +12,7 @@ catalog itself is never rewritten (it is the truth; a damaged catalog is restore
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -163,10 +164,8 @@ def _rebuild_tier(store: Store, s: Session, name: str, generation: int) -> bool:
 
 def _encoder_name(store: Store, path, name: str) -> str | None:  # type: ignore[no-untyped-def]
     """The encoder a tier's vectors come from: the file's header when readable, else the store's encoder."""
-    try:
+    with suppress(TierDamagedError, OSError):  # unreadable header: fall back to the store's encoder
         return str(VectorTier.peek(path, name)["encoder"])
-    except (TierDamagedError, OSError):
-        pass
     try:
         return store.encoder_for(name).name
     except Exception as exc:  # e.g. CLIP weights missing: the tier is rebuilt once they load

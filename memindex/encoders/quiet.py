@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 __all__ = ["quiet_loading"]
 
@@ -21,18 +21,15 @@ class _DropFrom(logging.Filter):
 
 
 def _bars_off() -> None:
-    try:
+    """Turn off the loaders' progress bars; a loader that is not installed has none to turn off."""
+    with suppress(ImportError):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    except ImportError:
-        pass
-    try:
+    with suppress(ImportError):
         from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
 
         disable_progress_bars()
-    except ImportError:
-        pass
 
 
 @contextmanager
