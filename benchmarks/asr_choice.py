@@ -113,9 +113,7 @@ def run_setting(name: str) -> dict:
     contended = opts.pop("contended", False)
     loader = None
     if contended:
-        loader = mp.get_context("spawn").Process(
-            target=_decode_video_forever, args=(str(VIDEO),), daemon=True
-        )
+        loader = mp.get_context("spawn").Process(target=_decode_video_forever, args=(str(VIDEO),), daemon=True)
         loader.start()
     try:
         return _timed_run(name, opts, audio_chunks)
@@ -134,9 +132,7 @@ def _timed_run(name: str, opts: dict, audio_chunks) -> dict:  # noqa: ANN001
     utts, t1 = [], time.perf_counter()
     for chunk in audio_chunks(VIDEO):
         for u in tr.transcribe(chunk) if tr else ():
-            utts.append(
-                dict(start=u.start, end=u.end, text=u.text, words=[(w.start, w.end, w.text) for w in u.words])
-            )
+            utts.append(dict(start=u.start, end=u.end, text=u.text, words=[(w.start, w.end, w.text) for w in u.words]))
     wall = time.perf_counter() - t1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return dict(name=name, load_s=t_load, wall_s=wall, rss_mb=rss, utterances=utts)

@@ -70,9 +70,14 @@ def stage_ocr(video: str) -> dict:
             lines += tracker.feed(SampledFrame(f.t, f.rgb))
     lines += tracker.flush(f.t)
     s = tracker.stats
-    return {"lines": len(lines), "reads": s.read, "read_s": round(s.read_seconds, 1),
-            "prefilter_s": round(s.prefilter_seconds, 1), "budget_skipped": s.budget_skipped,
-            "loop_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "lines": len(lines),
+        "reads": s.read,
+        "read_s": round(s.read_seconds, 1),
+        "prefilter_s": round(s.prefilter_seconds, 1),
+        "budget_skipped": s.budget_skipped,
+        "loop_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def stage_asr(video: str) -> dict:
@@ -102,13 +107,20 @@ def run_one(stage: str, video: str) -> dict:
     t0 = time.perf_counter()
     extra = globals()[f"stage_{stage}"](video)
     wall = time.perf_counter() - t0
-    return {"stage": stage, "video_s": round(duration, 1), "wall_s": round(wall, 2),
-            "rtf": round(duration / wall, 2), "peak_mb": round(_peak_mb()), **extra}
+    return {
+        "stage": stage,
+        "video_s": round(duration, 1),
+        "wall_s": round(wall, 2),
+        "rtf": round(duration / wall, 2),
+        "peak_mb": round(_peak_mb()),
+        **extra,
+    }
 
 
 def _child(stage: str, video: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", stage, video], capture_output=True, text=True,
-                         cwd=ROOT, check=False)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", stage, video], capture_output=True, text=True, cwd=ROOT, check=False
+    )
     if out.returncode:
         raise SystemExit(f"{stage} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -146,8 +158,14 @@ def run_executor(name: str, workers: int, videos: list[str], store: str) -> dict
     wall = time.perf_counter() - t0
     assert report.ok, report.to_dict()
     workers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"executor": name, "video_s": round(total, 1), "wall_s": round(wall, 1), "rtf": round(total / wall, 2),
-            "driver_mb": round(_peak_mb()), "worker_mb": round(workers_mb) if name == "local" else None}
+    return {
+        "executor": name,
+        "video_s": round(total, 1),
+        "wall_s": round(wall, 1),
+        "rtf": round(total / wall, 2),
+        "driver_mb": round(_peak_mb()),
+        "worker_mb": round(workers_mb) if name == "local" else None,
+    }
 
 
 def stage_profile(store: str) -> dict[str, float]:
@@ -176,9 +194,11 @@ def same_index(stores: list[str]) -> list[bool]:
             for table, rows in tables.items():
                 if rows != snaps[0][part].get(table):
                     extra, missing = rows - snaps[0][part][table], snaps[0][part][table] - rows
-                    print(f"{Path(store).name} differs in {part}.{table}: +{sum(extra.values())} "
-                          f"-{sum(missing.values())}; e.g. +{str(list(extra)[:1])[:300]}",
-                          f"-{str(list(missing)[:1])[:300]}")
+                    print(
+                        f"{Path(store).name} differs in {part}.{table}: +{sum(extra.values())} "
+                        f"-{sum(missing.values())}; e.g. +{str(list(extra)[:1])[:300]}",
+                        f"-{str(list(missing)[:1])[:300]}",
+                    )
     return [snap == snaps[0] for snap in snaps]
 
 
@@ -187,8 +207,13 @@ def executors(names: list[str], workers: int, videos: list[str]) -> None:
         rows, stores = [], []
         for name in names:
             store = str(Path(tmp) / name)
-            out = subprocess.run([sys.executable, __file__, "--child-executor", name, str(workers), store, *videos],
-                                 capture_output=True, text=True, cwd=ROOT, check=False)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-executor", name, str(workers), store, *videos],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                check=False,
+            )
             if out.returncode:
                 raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -196,11 +221,15 @@ def executors(names: list[str], workers: int, videos: list[str]) -> None:
         profile = stage_profile(stores[0])
         same = same_index(stores)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'executor':10s} {'video s':>8s} {'wall s':>8s} {'x real time':>12s} {'driver MB':>10s} {'worker MB':>10s}"
-          " same index as the first")
+    print(
+        f"{'executor':10s} {'video s':>8s} {'wall s':>8s} {'x real time':>12s} {'driver MB':>10s} {'worker MB':>10s}"
+        " same index as the first"
+    )
     for r, ok in zip(rows, same, strict=True):
-        print(f"{r['executor']:10s} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['driver_mb']:10d} "
-              f"{r['worker_mb'] or '-':>10} {ok}")
+        print(
+            f"{r['executor']:10s} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['driver_mb']:10d} "
+            f"{r['worker_mb'] or '-':>10} {ok}"
+        )
     print("stage profile of the first run (seconds, summed over the batch):", json.dumps(profile))
     print(json.dumps({"runs": rows, "profile": profile, "same": same}))
 
@@ -216,11 +245,28 @@ def _old_speech_commit(txn, video_id, utts, vecs) -> None:  # type: ignore[no-un
     s.add_all(rows)
     s.flush()
     for row, u in zip(rows, utts, strict=True):
-        s.add_all([Word(video_id=video_id, utterance_id=row.id, start=w.start, end=w.end, text=w.text, prob=w.prob)
-                   for w in u.words])
+        s.add_all(
+            [
+                Word(video_id=video_id, utterance_id=row.id, start=w.start, end=w.end, text=w.text, prob=w.prob)
+                for w in u.words
+            ]
+        )
     first = txn._allocate(len(rows))
-    s.add_all([Doc(id=first + i, video_id=video_id, tier="speech", ref_id=r.id, start=r.start, end=r.end,
-                   text=r.text, vector=np.asarray(vecs[i], np.float32).tobytes()) for i, r in enumerate(rows)])
+    s.add_all(
+        [
+            Doc(
+                id=first + i,
+                video_id=video_id,
+                tier="speech",
+                ref_id=r.id,
+                start=r.start,
+                end=r.end,
+                text=r.text,
+                vector=np.asarray(vecs[i], np.float32).tobytes(),
+            )
+            for i, r in enumerate(rows)
+        ]
+    )
     s.flush()
     ids = np.arange(first, first + len(rows), dtype=np.int64)
     txn.added.setdefault("speech", []).append((ids, np.asarray(vecs, np.float32)))
@@ -262,8 +308,10 @@ def write_path(n_docs: int, words: int, repeats: int = 3) -> None:
                     commit(txn, "v1", utts[10:], vecs[10:])
                 results[label].append((n_docs - 10) / (time.perf_counter() - t0))
                 store.close()
-    print(f"load average: {os.getloadavg()[0]:.1f}; {n_docs} speech docs with {words} words each, 256-d vectors, "
-          f"median of {repeats}")
+    print(
+        f"load average: {os.getloadavg()[0]:.1f}; {n_docs} speech docs with {words} words each, 256-d vectors, "
+        f"median of {repeats}"
+    )
     for label, rates in results.items():
         print(f"{label:26s} {statistics.median(rates):8.0f} docs/s  (runs: {', '.join(f'{r:.0f}' for r in rates)})")
 
@@ -306,8 +354,10 @@ def main() -> None:
     for r in rows:
         print(f"{r['stage']:28s} {r['video_s']:8.1f} {r['wall_s']:8.2f} {r['rtf']:12.2f} {r['peak_mb']:8d}")
     full = next(r for r in rows if r["stage"] == "pipeline")
-    print(f"peak memory, full video / first {args.clip_seconds:.0f} s: {full['peak_mb'] / short['peak_mb']:.2f}x "
-          f"for {full['video_s'] / short['video_s']:.1f}x the length")
+    print(
+        f"peak memory, full video / first {args.clip_seconds:.0f} s: {full['peak_mb'] / short['peak_mb']:.2f}x "
+        f"for {full['video_s'] / short['video_s']:.1f}x the length"
+    )
     print(json.dumps(rows))
 
 

@@ -110,8 +110,20 @@ def report(video: str, run: Run, duration: float) -> None:
     log.info(
         "%s %s: fed %d sampled %d read %d prefiltered %d deduped %d | %.3f s/read, reads %.1f s, "
         "prefilter %.1f s, OCR total %.1f s for %.0f s of video | peach %s title %s",
-        video, run.label, s.fed, s.sampled, s.read, s.prefiltered, s.deduped, per_read,
-        s.read_seconds, s.prefilter_seconds, run.seconds, duration, peach, title,
+        video,
+        run.label,
+        s.fed,
+        s.sampled,
+        s.read,
+        s.prefiltered,
+        s.deduped,
+        per_read,
+        s.read_seconds,
+        s.prefilter_seconds,
+        run.seconds,
+        duration,
+        peach,
+        title,
     )
     for line in run.lines:
         log.info("   %7.1f-%7.1f  %.2f  %s", line.start, line.end, line.confidence, line.text)

@@ -27,8 +27,16 @@ import numpy as np  # noqa: E402
 
 import memindex  # noqa: E402
 
-QUERIES = ["fellow Americans", "the gaudy spring", "press one now", "Sheila in Texas", "art director",
-           "open source PBX", "John Dashwood", "beauty's rose"]
+QUERIES = [
+    "fellow Americans",
+    "the gaudy spring",
+    "press one now",
+    "Sheila in Texas",
+    "art director",
+    "open source PBX",
+    "John Dashwood",
+    "beauty's rose",
+]
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -44,8 +52,12 @@ def timed(fn, args_list: list, repeat: int) -> dict:
             t0 = time.perf_counter()
             fn(a)
             times.append(time.perf_counter() - t0)
-    return {"n": len(times), "p50_ms": round(pct(times, 50), 2), "p95_ms": round(pct(times, 95), 2),
-            "mean_ms": round(statistics.fmean(times) * 1000, 2)}
+    return {
+        "n": len(times),
+        "p50_ms": round(pct(times, 50), 2),
+        "p95_ms": round(pct(times, 95), 2),
+        "mean_ms": round(statistics.fmean(times) * 1000, 2),
+    }
 
 
 # (phase, object, method): where search spends its time. Wrapped in place, so every call is timed whoever
@@ -94,6 +106,7 @@ class PhaseTimer:
                 return fn(*args, **kwargs)
             finally:
                 self.current[phase] = self.current.get(phase, 0.0) + time.perf_counter() - t0
+
         return timed
 
     def __exit__(self, *exc: object) -> None:
@@ -113,8 +126,15 @@ def bench_phases(index: memindex.MemoryIndex, queries: list[str], repeat: int = 
                 index.search(q, k=10, **search)
                 for name in per_phase:
                     per_phase[name].append(timer.current.get(name, 0.0))
-    out = {name: {"p50_ms": round(pct(xs, 50), 2), "p95_ms": round(pct(xs, 95), 2),
-                  "mean_ms": round(statistics.fmean(xs) * 1000, 2)} for name, xs in per_phase.items() if xs}
+    out = {
+        name: {
+            "p50_ms": round(pct(xs, 50), 2),
+            "p95_ms": round(pct(xs, 95), 2),
+            "mean_ms": round(statistics.fmean(xs) * 1000, 2),
+        }
+        for name, xs in per_phase.items()
+        if xs
+    }
     out["n"] = len(queries) * repeat
     if timer.missing:
         out["missing"] = timer.missing
@@ -123,8 +143,11 @@ def bench_phases(index: memindex.MemoryIndex, queries: list[str], repeat: int = 
 
 def bench_store(path: str, questions: str | None, repeat: int) -> dict:
     index = memindex.open(path, create=False)
-    qs = [json.loads(x)["question"] for x in Path(questions).read_text().splitlines() if x.strip()] \
-        if questions else QUERIES
+    qs = (
+        [json.loads(x)["question"] for x in Path(questions).read_text().splitlines() if x.strip()]
+        if questions
+        else QUERIES
+    )
     out = {"store": path, "stats": {k: index.stats()[k] for k in ("videos", "duration_seconds", "tiers")}}
     out["search_k10"] = timed(lambda q: index.search(q, k=10), QUERIES + qs, repeat)
     out["search_phases"] = bench_phases(index, QUERIES + qs, max(1, repeat // 2))
@@ -137,8 +160,9 @@ def build_synthetic(root: Path, n: int, dim: int, batch: int = 50_000) -> memind
     from memindex.catalog.models import Utterance, Video
     from memindex.store import DocRow, Store
 
-    cfg = memindex.StoreConfig(text=memindex.TextEncoderConfig(name="hashing"),
-                               frame=memindex.FrameEncoderConfig(enabled=False))
+    cfg = memindex.StoreConfig(
+        text=memindex.TextEncoderConfig(name="hashing"), frame=memindex.FrameEncoderConfig(enabled=False)
+    )
     store = Store(root, config=cfg)
     have = store.tier_counts().get("speech", {}).get("rows", 0)
     rng = np.random.default_rng(0)
@@ -152,8 +176,16 @@ def build_synthetic(root: Path, n: int, dim: int, batch: int = 50_000) -> memind
                 i = have + j
                 vid = f"{i // per_video:016x}"
                 if i % per_video == 0:
-                    txn.session.add(Video(id=vid, uri=f"/synthetic/{vid}.mp4", sha256=vid * 4, size_bytes=1,
-                                          duration=per_video * 5.0, status="ready"))
+                    txn.session.add(
+                        Video(
+                            id=vid,
+                            uri=f"/synthetic/{vid}.mp4",
+                            sha256=vid * 4,
+                            size_bytes=1,
+                            duration=per_video * 5.0,
+                            status="ready",
+                        )
+                    )
                     txn.session.flush()
                 text = " ".join(rng.choice(vocab, 8))
                 rows.append((vid, (i % per_video) * 5.0, text))
@@ -173,8 +205,7 @@ def bench_synthetic(root: str, n: int, dim: int, repeat: int) -> dict:
     index = build_synthetic(Path(root), n, dim)
     built = time.perf_counter() - t0
     qs = [f"w{i} w{i + 7} w{i + 99}" for i in range(20)]
-    res = {"vectors": n, "dim": dim, "build_seconds": round(built, 1),
-           "factory": index.store.tier("speech").factory}
+    res = {"vectors": n, "dim": dim, "build_seconds": round(built, 1), "factory": index.store.tier("speech").factory}
     res["search_k10"] = timed(lambda q: index.search(q, k=10, tiers=["speech"]), qs, repeat)
     res["search_phases"] = bench_phases(index, qs, repeat, tiers=["speech"])
     return res

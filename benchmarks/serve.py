@@ -37,10 +37,12 @@ def build(tmp: Path) -> tuple[Path, Path]:
     media.mkdir()
     words = ["ALPHA 1", "BRAVO 2", "CHARLIE 3", "DELTA 4"]
     for i, w in enumerate(words):
-        make_video(media / f"v{i}.mp4", [Scene(2.0, 20 * i), Scene(2.0, 90, w), Scene(2.0, 150 - 20 * i)],
-                   size=(320, 180))
-    make_video(media / "late.mp4", [Scene(3.0, 40, "ECHO 5"), Scene(3.0, 120), Scene(3.0, 10, "ECHO 5")],
-               size=(640, 360))
+        make_video(
+            media / f"v{i}.mp4", [Scene(2.0, 20 * i), Scene(2.0, 90, w), Scene(2.0, 150 - 20 * i)], size=(320, 180)
+        )
+    make_video(
+        media / "late.mp4", [Scene(3.0, 40, "ECHO 5"), Scene(3.0, 120), Scene(3.0, 10, "ECHO 5")], size=(640, 360)
+    )
     cfg = StoreConfig(text=TextEncoderConfig(name="hashing"), frame=FrameEncoderConfig(enabled=False))
     Store(store, config=cfg).close()
     return media, store
@@ -63,8 +65,19 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="memindex-serve-bench-"))
     media, store = build(tmp)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "memindex.cli", "serve", "--store", str(store), "--port", str(args.port),
-           "--allow", str(media), "--no-asr"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "memindex.cli",
+        "serve",
+        "--store",
+        str(store),
+        "--port",
+        str(args.port),
+        "--allow",
+        str(media),
+        "--no-asr",
+    ]
     server = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{args.port}"
     http = httpx.Client(base_url=url, timeout=120)
@@ -166,13 +179,21 @@ def _load(url: str, args, ready: dict, admin, late: str) -> dict:  # type: ignor
     found_late = admin.post("/v1/search", json={"query": "echo", "k": 5}).json()["hits"]
     if job["status"] != "done" or not any(h["video_id"] == late_state["id"] for h in found_late):
         problems.append(f"the late video is not searchable after its job: {job['status']}")
-    out = {"late_video_hits": len(late_hits), "clients": args.clients, "seconds": round(wall, 1),
-           "ingest_during_load_s": round(ingest_s, 2),
-           "problems": len(problems), "first_problems": problems[:5]}
+    out = {
+        "late_video_hits": len(late_hits),
+        "clients": args.clients,
+        "seconds": round(wall, 1),
+        "ingest_during_load_s": round(ingest_s, 2),
+        "problems": len(problems),
+        "first_problems": problems[:5],
+    }
     for kind, xs in lat.items():
-        out[kind] = {"requests": len(xs), "per_s": round(len(xs) / wall, 1),
-                     "p50_ms": round(1000 * statistics.median(xs), 1) if xs else None,
-                     "p95_ms": round(1000 * percentile(xs, 95), 1) if xs else None}
+        out[kind] = {
+            "requests": len(xs),
+            "per_s": round(len(xs) / wall, 1),
+            "p50_ms": round(1000 * statistics.median(xs), 1) if xs else None,
+            "p95_ms": round(1000 * percentile(xs, 95), 1) if xs else None,
+        }
     out["total_per_s"] = round(sum(len(x) for x in lat.values()) / wall, 1)
     return out
 

@@ -54,8 +54,19 @@ def run(path: str, truth: list[float], end: float | None, skip_nonref: bool) -> 
     for name, det in dets.items():
         cuts[name] += det.flush()
         p, r, f1 = score(cuts[name], [t for t in truth if end is None or t <= end])
-        rows.append((Path(path).name, "ref only" if skip_nonref else "all", name, len(cuts[name]), p, r, f1,
-                     secs[name], decode_s))
+        rows.append(
+            (
+                Path(path).name,
+                "ref only" if skip_nonref else "all",
+                name,
+                len(cuts[name]),
+                p,
+                r,
+                f1,
+                secs[name],
+                decode_s,
+            )
+        )
     return rows
 
 

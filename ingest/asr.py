@@ -109,8 +109,9 @@ class FasterWhisperTranscriber:
         self._vad = vad_threshold if vad else None
         self._batch_size = batch_size
         self._load_args = (device, compute_type, cpu_threads)
-        self._options = dict(beam_size=beam_size, word_timestamps=True, vad_filter=False,
-                             **self._guards.decode_options())
+        self._options = dict(
+            beam_size=beam_size, word_timestamps=True, vad_filter=False, **self._guards.decode_options()
+        )
         self._models: dict[str, _Loaded] = {}
         self._local = threading.local()  # one video's language evidence per thread that transcribes
         for lang in self._languages_to_load():
@@ -161,8 +162,10 @@ class FasterWhisperTranscriber:
             self._models[key] = _Loaded(identity, model, runner, bool(model.model.is_multilingual))
         loaded = self._models[key]
         if needs_multilingual and not loaded.multilingual:
-            raise ConfigError(f"ASR model {key!r} is English-only: it cannot identify or transcribe other "
-                              "languages; route them to a multilingual model (e.g. 'packaged-base')")
+            raise ConfigError(
+                f"ASR model {key!r} is English-only: it cannot identify or transcribe other "
+                "languages; route them to a multilingual model (e.g. 'packaged-base')"
+            )
         return loaded
 
     def _identity(self) -> str:
@@ -218,8 +221,9 @@ class FasterWhisperTranscriber:
         language = run.language if loaded.multilingual else None
         if self._batch_size > 0:
             clips = [{"start": r.start / SR, "end": r.end / SR} for r in run.regions]
-            segments, _ = loaded.runner.transcribe(audio, language=language, clip_timestamps=clips,
-                                                   batch_size=self._batch_size, **self._options)
+            segments, _ = loaded.runner.transcribe(
+                audio, language=language, clip_timestamps=clips, batch_size=self._batch_size, **self._options
+            )
             return segments
         from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -244,18 +248,37 @@ def _utterance(seg: Any, chunk: AudioChunk, choice: LanguageChoice, guard: Segme
     start, end = _clip(seg.start, seg.end, chunk)
     flags = guard.flags(seg, text) + (("language-uncertain",) if choice.uncertain else ())
     prob = None if np.isnan(choice.prob) else round(choice.prob, 4)
-    return UtteranceRec(start=start, end=end, text=text, words=words, language=choice.language or None,
-                        language_prob=prob, quality=quality_of(flags), flags=flags)
+    return UtteranceRec(
+        start=start,
+        end=end,
+        text=text,
+        words=words,
+        language=choice.language or None,
+        language_prob=prob,
+        quality=quality_of(flags),
+        flags=flags,
+    )
 
 
 def _untranscribed(run: Run, chunk: AudioChunk) -> Iterator[UtteranceRec]:
     """Regions whose language no model covers: kept, without text, so they are never confident text."""
-    log.warning("no ASR model covers language %r: %.1f s of speech at %.1f s kept without text", run.language,
-                sum(r.seconds(SR) for r in run.regions), chunk.start + run.regions[0].start / SR)
+    log.warning(
+        "no ASR model covers language %r: %.1f s of speech at %.1f s kept without text",
+        run.language,
+        sum(r.seconds(SR) for r in run.regions),
+        chunk.start + run.regions[0].start / SR,
+    )
     for region, choice in zip(run.regions, run.choices, strict=True):
         start, end = _clip(region.start / SR, region.end / SR, chunk)
-        yield UtteranceRec(start=start, end=end, text="", language=choice.language, language_prob=round(choice.prob, 4),
-                           quality="low", flags=("no-model",))
+        yield UtteranceRec(
+            start=start,
+            end=end,
+            text="",
+            language=choice.language,
+            language_prob=round(choice.prob, 4),
+            quality="low",
+            flags=("no-model",),
+        )
 
 
 def _words(raw: Iterable[tuple[float, float, str, float]], chunk: AudioChunk) -> Iterator[WordRec]:

@@ -96,9 +96,7 @@ def speech_regions(
 
 def _check_args(chunk_seconds: float, sample_rate: int, search_seconds: float) -> None:
     if chunk_seconds <= 0 or sample_rate <= 0:
-        raise ConfigError(
-            f"chunk_seconds and sample_rate must be positive, got {chunk_seconds}, {sample_rate}"
-        )
+        raise ConfigError(f"chunk_seconds and sample_rate must be positive, got {chunk_seconds}, {sample_rate}")
     if not 0 <= search_seconds < chunk_seconds:
         raise ConfigError(f"search_seconds must be in [0, chunk_seconds), got {search_seconds}")
 

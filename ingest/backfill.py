@@ -27,8 +27,12 @@ def backfill_visual(store: Store, embedder: FrameEmbedder | None, why: str | Non
     filled, videos = 0, set()
     while True:
         with store.Session() as s:
-            rows = s.execute(select(Doc.id, Doc.video_id, Frame.path).join(Frame, Frame.id == Doc.ref_id)
-                             .where(Doc.tier == "visual", Doc.vector.is_(None)).limit(batch)).all()
+            rows = s.execute(
+                select(Doc.id, Doc.video_id, Frame.path)
+                .join(Frame, Frame.id == Doc.ref_id)
+                .where(Doc.tier == "visual", Doc.vector.is_(None))
+                .limit(batch)
+            ).all()
         if not rows:
             break
         images = [np.asarray(Image.open(io.BytesIO(store.media.read(p))).convert("RGB")) for _, _, p in rows]

@@ -24,8 +24,16 @@ from memindex.llm import ChatClient, LLMConfig, LLMError, image_part
 from memindex.registry import Registry
 from memindex.store import Store
 
-__all__ = ["Captioner", "CaptionerConfig", "OpenAICaptioner", "TransformersCaptioner", "NoneCaptioner",
-           "CAPTIONERS", "make_captioner", "caption_keyframes"]
+__all__ = [
+    "Captioner",
+    "CaptionerConfig",
+    "OpenAICaptioner",
+    "TransformersCaptioner",
+    "NoneCaptioner",
+    "CAPTIONERS",
+    "make_captioner",
+    "caption_keyframes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +88,10 @@ class OpenAICaptioner:
 
     def caption(self, image_jpeg: bytes, context: str) -> str:
         text = self.prompt + (f"\nContext (speech and screen text at this moment): {context}" if context else "")
-        reply = self.client.chat([{"role": "user", "content": [{"type": "text", "text": text},
-                                                               image_part(image_jpeg)]}],
-                                 max_tokens=self.max_tokens)
+        reply = self.client.chat(
+            [{"role": "user", "content": [{"type": "text", "text": text}, image_part(image_jpeg)]}],
+            max_tokens=self.max_tokens,
+        )
         if not reply.content.strip():
             raise LLMError(f"captioner {self.name} answered an empty caption")
         return " ".join(reply.content.split())
@@ -96,8 +105,10 @@ def _llm_config(cfg: CaptionerConfig) -> LLMConfig:
     base = cfg.base_url or env("MEMINDEX_CAPTION_BASE_URL") or env("MEMINDEX_LLM_BASE_URL")
     model = cfg.model or env("MEMINDEX_CAPTION_MODEL") or env("MEMINDEX_LLM_MODEL")
     if not base or not model:
-        raise ConfigError("captioner 'openai' needs a base URL and a model (config, or the environment "
-                          "MEMINDEX_CAPTION_BASE_URL / MEMINDEX_CAPTION_MODEL or MEMINDEX_LLM_*)")
+        raise ConfigError(
+            "captioner 'openai' needs a base URL and a model (config, or the environment "
+            "MEMINDEX_CAPTION_BASE_URL / MEMINDEX_CAPTION_MODEL or MEMINDEX_LLM_*)"
+        )
     key = cfg.api_key or env("MEMINDEX_CAPTION_API_KEY") or env("MEMINDEX_LLM_API_KEY") or env("OPENAI_API_KEY")
     return LLMConfig(base_url=base, model=model, api_key=key, timeout=cfg.timeout, max_retries=cfg.max_retries)
 
@@ -109,8 +120,9 @@ class TransformersCaptioner:
     def __init__(self, cfg: CaptionerConfig | None = None) -> None:
         cfg = cfg or CaptionerConfig(name="transformers")
         if not cfg.model or not Path(cfg.model).expanduser().is_dir():
-            raise ConfigError(f"captioner 'transformers' needs the folder of a checkpoint on disk as its model "
-                              f"(got {cfg.model!r})")
+            raise ConfigError(
+                f"captioner 'transformers' needs the folder of a checkpoint on disk as its model (got {cfg.model!r})"
+            )
         try:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -141,8 +153,11 @@ class TransformersCaptioner:
 
 
 CAPTIONERS: Registry[Captioner] = Registry("memindex.captioners", "captioner")
-_BUILTIN: dict[str, Callable[..., Any]] = {"none": NoneCaptioner, "openai": OpenAICaptioner,
-                                           "transformers": TransformersCaptioner}
+_BUILTIN: dict[str, Callable[..., Any]] = {
+    "none": NoneCaptioner,
+    "openai": OpenAICaptioner,
+    "transformers": TransformersCaptioner,
+}
 for _name, _factory in _BUILTIN.items():
     CAPTIONERS.register(_name, _factory)
 
@@ -153,18 +168,27 @@ def make_captioner(cfg: CaptionerConfig | None = None) -> Captioner:
     return CAPTIONERS.create(cfg.name, cfg)
 
 
-def caption_keyframes(store: Store, video_id: str, captioner: Captioner, context: Callable[[float, float], str]
-                      ) -> dict[str, int]:
+def caption_keyframes(
+    store: Store, video_id: str, captioner: Captioner, context: Callable[[float, float], str]
+) -> dict[str, int]:
     """Caption each shot's keyframe not yet cached for this captioner; one write per caption so a failure
     keeps what was done. Raises StageError (the endpoint is down) after committing the captions so far."""
     if isinstance(captioner, NoneCaptioner):
         return {"captioned": 0, "cached": 0}
     with store.Session() as s:
-        rows = s.execute(select(Segment.start, Segment.end, Frame.id, Frame.path)
-                         .join(Frame, Frame.id == Segment.keyframe_id)
-                         .where(Segment.video_id == video_id, Segment.level == "shot").order_by(Segment.start)).all()
-        cached = set(s.scalars(select(FrameCaption.frame_id).where(
-            FrameCaption.video_id == video_id, FrameCaption.model == captioner.name)).all())
+        rows = s.execute(
+            select(Segment.start, Segment.end, Frame.id, Frame.path)
+            .join(Frame, Frame.id == Segment.keyframe_id)
+            .where(Segment.video_id == video_id, Segment.level == "shot")
+            .order_by(Segment.start)
+        ).all()
+        cached = set(
+            s.scalars(
+                select(FrameCaption.frame_id).where(
+                    FrameCaption.video_id == video_id, FrameCaption.model == captioner.name
+                )
+            ).all()
+        )
     done = 0
     for start, end, frame_id, path in rows:
         if frame_id in cached:

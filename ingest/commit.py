@@ -17,16 +17,31 @@ from memindex.catalog.models import Frame, OcrLine, Segment, StageRun, Utterance
 from memindex.encoders.base import TextEmbedder
 from memindex.store import DocRow, Store, WriteTxn
 
-__all__ = ["commit_group", "add_visual", "add_utterances", "commit_speech", "record_stage", "record_outcome",
-           "speech_detail"]
+__all__ = [
+    "commit_group",
+    "add_visual",
+    "add_utterances",
+    "commit_speech",
+    "record_stage",
+    "record_outcome",
+    "speech_detail",
+]
 
 
-def record_stage(txn: WriteTxn, video_id: str, stage: str, status: str, model: str | None,
-                 detail: str | None = None, seconds: float = 0.0) -> None:
+def record_stage(
+    txn: WriteTxn,
+    video_id: str,
+    stage: str,
+    status: str,
+    model: str | None,
+    detail: str | None = None,
+    seconds: float = 0.0,
+) -> None:
     row = txn.session.scalar(select(StageRun).where(StageRun.video_id == video_id, StageRun.stage == stage))
     if row is None:
-        txn.session.add(StageRun(video_id=video_id, stage=stage, status=status, model=model, detail=detail,
-                                 seconds=seconds))
+        txn.session.add(
+            StageRun(video_id=video_id, stage=stage, status=status, model=model, detail=detail, seconds=seconds)
+        )
     else:
         row.status, row.model, row.detail, row.seconds = status, model, detail, seconds
 
@@ -71,11 +86,20 @@ def _insert_many(txn: WriteTxn, model: type, columns: Sequence[str], rows: list[
 def add_visual(txn: WriteTxn, video_id: str, res: VisualResult) -> None:
     """Shots, keyframes (visual docs, pending when they have no vectors), screen text (screen docs) and the
     stage outcomes, in the caller's transaction. Keyframe paths must be set (written to the media cache)."""
-    shot_ids = _insert(txn, Segment, [dict(video_id=video_id, level="shot", idx=sh.index, start=sh.start, end=sh.end)
-                                      for sh in res.shots])
+    shot_ids = _insert(
+        txn,
+        Segment,
+        [dict(video_id=video_id, level="shot", idx=sh.index, start=sh.start, end=sh.end) for sh in res.shots],
+    )
     frame_shots = [shot_ids[min(f.shot_index, len(shot_ids) - 1)] for f in res.frames]
-    frame_ids = _insert(txn, Frame, [dict(video_id=video_id, shot_id=sid, t=f.t, path=f.path, width=f.width,
-                                          height=f.height) for f, sid in zip(res.frames, frame_shots, strict=True)])
+    frame_ids = _insert(
+        txn,
+        Frame,
+        [
+            dict(video_id=video_id, shot_id=sid, t=f.t, path=f.path, width=f.width, height=f.height)
+            for f, sid in zip(res.frames, frame_shots, strict=True)
+        ],
+    )
     _set_shot_keyframes(txn, res, shot_ids, frame_ids, frame_shots)
     rows = [DocRow(video_id, fid, f.t, f.t) for f, fid in zip(res.frames, frame_ids, strict=True)]
     if rows:
@@ -86,8 +110,9 @@ def add_visual(txn: WriteTxn, video_id: str, res: VisualResult) -> None:
         record_outcome(txn, video_id, outcome)
 
 
-def _set_shot_keyframes(txn: WriteTxn, res: VisualResult, shot_ids: list[int], frame_ids: list[int],
-                        frame_shots: list[int]) -> None:
+def _set_shot_keyframes(
+    txn: WriteTxn, res: VisualResult, shot_ids: list[int], frame_ids: list[int], frame_shots: list[int]
+) -> None:
     """Each shot's keyframe: its frame nearest the shot's middle."""
     inside: dict[int, list[tuple[KeptFrame, int]]] = {}
     for f, fid, sid in zip(res.frames, frame_ids, frame_shots, strict=True):
@@ -106,9 +131,17 @@ def _add_ocr(txn: WriteTxn, video_id: str, res: VisualResult, frame_ids: list[in
     for ln in res.ocr:
         at = ln.frame_t if ln.frame_t is not None else ln.start
         near = min(range(len(res.frames)), key=lambda i: abs(res.frames[i].t - at), default=None)
-        rows.append(dict(video_id=video_id, frame_id=frame_ids[near] if near is not None else None, start=ln.start,
-                         end=ln.end, text=ln.text, box=json.dumps([list(p) for p in ln.box]) if ln.box else None,
-                         confidence=ln.confidence))
+        rows.append(
+            dict(
+                video_id=video_id,
+                frame_id=frame_ids[near] if near is not None else None,
+                start=ln.start,
+                end=ln.end,
+                text=ln.text,
+                box=json.dumps([list(p) for p in ln.box]) if ln.box else None,
+                confidence=ln.confidence,
+            )
+        )
     ids = _insert(txn, OcrLine, rows)
     if ids:
         docs = [DocRow(video_id, i, ln.start, ln.end, ln.text) for i, ln in zip(ids, res.ocr, strict=True)]
@@ -118,19 +151,38 @@ def _add_ocr(txn: WriteTxn, video_id: str, res: VisualResult, frame_ids: list[in
 def add_utterances(txn: WriteTxn, video_id: str, utts: Sequence[UtteranceRec], vectors: np.ndarray | None) -> None:
     """Utterances (with language, its probability, quality and flags), their words, and speech docs for
     those with text (``vectors``: one per such utterance, in order), in the caller's transaction."""
-    ids = _insert(txn, Utterance, [dict(video_id=video_id, start=u.start, end=u.end, text=u.text, speaker=u.speaker,
-                                        language=u.language, language_prob=u.language_prob, quality=u.quality,
-                                        flags=",".join(u.flags) or None) for u in utts])
-    words = [(video_id, uid, w.start, w.end, w.text, w.prob, w.speaker or u.speaker)
-             for u, uid in zip(utts, ids, strict=True) for w in u.words]
+    ids = _insert(
+        txn,
+        Utterance,
+        [
+            dict(
+                video_id=video_id,
+                start=u.start,
+                end=u.end,
+                text=u.text,
+                speaker=u.speaker,
+                language=u.language,
+                language_prob=u.language_prob,
+                quality=u.quality,
+                flags=",".join(u.flags) or None,
+            )
+            for u in utts
+        ],
+    )
+    words = [
+        (video_id, uid, w.start, w.end, w.text, w.prob, w.speaker or u.speaker)
+        for u, uid in zip(utts, ids, strict=True)
+        for w in u.words
+    ]
     _insert_many(txn, Word, ("video_id", "utterance_id", "start", "end", "text", "prob", "speaker"), words)
     docs = [DocRow(video_id, uid, u.start, u.end, u.text) for u, uid in zip(utts, ids, strict=True) if u.text]
     if docs:
         txn.add_docs("speech", docs, vectors)
 
 
-def commit_speech(store: Store, video_id: str, utts: list[UtteranceRec], text: TextEmbedder,
-                  model: str, seconds: float) -> None:
+def commit_speech(
+    store: Store, video_id: str, utts: list[UtteranceRec], text: TextEmbedder, model: str, seconds: float
+) -> None:
     """Embed and commit a video's utterances with its ``asr`` stage row (the stage detail sums up the
     video's languages and what was flagged), in one transaction."""
     spoken = [u.text for u in utts if u.text]

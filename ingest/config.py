@@ -19,12 +19,18 @@ from ingest.ocr import ReadBudget
 from ingest.semantic import SemanticConfig
 from memindex.errors import ConfigError
 
-__all__ = ["DecodeConfig", "ShotConfig", "KeyframeConfig", "AsrConfig", "OcrConfig", "IngestConfig",
-           "VIDEO_EXTENSIONS", "config_from_dict"]
+__all__ = [
+    "DecodeConfig",
+    "ShotConfig",
+    "KeyframeConfig",
+    "AsrConfig",
+    "OcrConfig",
+    "IngestConfig",
+    "VIDEO_EXTENSIONS",
+    "config_from_dict",
+]
 
-VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split()
-)
+VIDEO_EXTENSIONS = frozenset(".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split())
 
 
 @dataclass(frozen=True)

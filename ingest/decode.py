@@ -162,8 +162,18 @@ def _info(container, path: str, size: int) -> VideoInfo:  # type: ignore[no-unty
     duration = _duration(container, vs)
     orient = _first_orientation(container, vs)
     width, height = orient.stored_size(width, height)  # a quarter turn swaps the sides either way
-    return VideoInfo(path, size, duration, fps, width, height, vs.codec_context.name, audio is not None,
-                     audio.codec_context.name if audio else None, orient.degrees)
+    return VideoInfo(
+        path,
+        size,
+        duration,
+        fps,
+        width,
+        height,
+        vs.codec_context.name,
+        audio is not None,
+        audio.codec_context.name if audio else None,
+        orient.degrees,
+    )
 
 
 def _first_orientation(container, vs) -> Orientation:  # type: ignore[no-untyped-def]
@@ -229,9 +239,15 @@ class _Shape:
         return self.orientation.apply(frame.to_ndarray(format="rgb24"))
 
 
-def decode_frames(path: str, *, analysis_width: int = 256, sample_every: float = 0.5,
-                  start: float = 0.0, end: float | None = None,
-                  skip_nonref: bool = True) -> Iterator[DecodedFrame]:
+def decode_frames(
+    path: str,
+    *,
+    analysis_width: int = 256,
+    sample_every: float = 0.5,
+    start: float = 0.0,
+    end: float | None = None,
+    skip_nonref: bool = True,
+) -> Iterator[DecodedFrame]:
     """Upright frames as small BGR images; every ``sample_every`` seconds also the full RGB frame.
 
     ``skip_nonref`` decodes only reference frames (about half of a typical H.264 stream; measured 2x
@@ -250,8 +266,16 @@ def decode_frames(path: str, *, analysis_width: int = 256, sample_every: float =
         yield from _frames(av, path, container, vs, analysis_width, sample_every, start, end)
 
 
-def _frames(av, path: str, container, vs, analysis_width: int, sample_every: float,  # type: ignore[no-untyped-def]
-            start: float, end: float | None) -> Iterator[DecodedFrame]:
+def _frames(
+    av,
+    path: str,
+    container,
+    vs,
+    analysis_width: int,
+    sample_every: float,  # type: ignore[no-untyped-def]
+    start: float,
+    end: float | None,
+) -> Iterator[DecodedFrame]:
     tb = vs.time_base or Fraction(1, 1000)
     next_sample, index, t = start, 0, start
     shape: _Shape | None = None

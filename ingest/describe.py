@@ -21,16 +21,26 @@ from ingest.stored import VideoRows
 from memindex.errors import ConfigError
 from memindex.llm import ChatClient, LLMConfig, LLMError
 
-__all__ = ["SummaryConfig", "SegmentText", "Summariser", "ExtractiveSummariser", "LLMSummariser",
-           "make_summariser", "describe", "extractive_summary"]
+__all__ = [
+    "SummaryConfig",
+    "SegmentText",
+    "Summariser",
+    "ExtractiveSummariser",
+    "LLMSummariser",
+    "make_summariser",
+    "describe",
+    "extractive_summary",
+]
 
 log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
-_STOP = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his i
+_STOP = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have he her his i
 if in into is it its me my no not of on or our she so than that the their them then there these they this to
 up was we were what when which who will with would you your all any just also more much very one out about
-over s t ll re ve d m""".split())
+over s t ll re ve d m""".split()
+)
 SENTENCES = {"shot": 1, "event": 2, "chapter": 4, "video": 6}
 
 
@@ -54,9 +64,12 @@ class SegmentText:
 
     def doc_text(self) -> str:
         """The searchable text: the summary leads (embedders truncate), then the raw texts for keywords."""
-        parts = [self.summary, f"Seen: {self.caption}" if self.caption else "",
-                 f"Said: {self.transcript}" if self.transcript else "",
-                 f"On screen: {self.ocr}" if self.ocr else ""]
+        parts = [
+            self.summary,
+            f"Seen: {self.caption}" if self.caption else "",
+            f"Said: {self.transcript}" if self.transcript else "",
+            f"On screen: {self.ocr}" if self.ocr else "",
+        ]
         return "\n".join(p for p in parts if p)
 
 
@@ -89,8 +102,9 @@ class LLMSummariser:
     """Summaries by an OpenAI-compatible chat endpoint from the children's summaries (or, for an event, its
     shots' texts). After one failure it stops asking for the rest of the build and falls back to extractive."""
 
-    def __init__(self, cfg: LLMConfig, fallback: ExtractiveSummariser, *, max_input_chars: int = 6000,
-                 max_tokens: int = 220) -> None:
+    def __init__(
+        self, cfg: LLMConfig, fallback: ExtractiveSummariser, *, max_input_chars: int = 6000, max_tokens: int = 220
+    ) -> None:
         self.client = ChatClient(cfg)
         self.name = f"llm:{cfg.model}"
         self.fallback = fallback
@@ -146,11 +160,16 @@ def describe(rows: VideoRows, levels: Levels, summariser: Summariser | None) -> 
             out["shot"][i].caption = rows.captions.get(seg.keyframe_id, "")
     ext = summariser.fallback if isinstance(summariser, LLMSummariser) else summariser
     if isinstance(ext, ExtractiveSummariser):
-        ext.fit([t for u in rows.utterances for t in _SENTENCE.split(u.text)] + [ln.text for ln in rows.ocr]
-                + list(rows.captions.values()))
-    groups = {"event": (levels.events, [levels.event_span(k) for k in range(len(levels.events))], "shot"),
-              "chapter": (levels.chapters, [levels.chapter_span(k) for k in range(len(levels.chapters))], "event"),
-              "video": ([(0, len(levels.chapters))], [levels.video], "chapter")}
+        ext.fit(
+            [t for u in rows.utterances for t in _SENTENCE.split(u.text)]
+            + [ln.text for ln in rows.ocr]
+            + list(rows.captions.values())
+        )
+    groups = {
+        "event": (levels.events, [levels.event_span(k) for k in range(len(levels.events))], "shot"),
+        "chapter": (levels.chapters, [levels.chapter_span(k) for k in range(len(levels.chapters))], "event"),
+        "video": ([(0, len(levels.chapters))], [levels.video], "chapter"),
+    }
     for level, (ranges, level_spans, child) in groups.items():
         texts = []
         for (i, j), span in zip(ranges, level_spans, strict=True):
@@ -218,8 +237,11 @@ def extractive_summary(text: str, sentences: int, phrases: int, idf: dict[str, f
 def _key_phrases(text: str, weight: dict[str, float], n: int) -> list[str]:
     """Top terms by TF-IDF, with a term replaced by a two-word phrase when the phrase recurs."""
     words = [m.lower() for m in _WORD.findall(text)]
-    bigrams = Counter((a, b) for a, b in zip(words, words[1:], strict=False)
-                      if a not in _STOP and b not in _STOP and len(a) > 1 and len(b) > 1)
+    bigrams = Counter(
+        (a, b)
+        for a, b in zip(words, words[1:], strict=False)
+        if a not in _STOP and b not in _STOP and len(a) > 1 and len(b) > 1
+    )
     scored = {f"{a} {b}": (weight.get(a, 0) + weight.get(b, 0)) * 0.75 for (a, b), c in bigrams.items() if c > 1}
     scored.update(weight)
     out: list[str] = []

@@ -24,8 +24,20 @@ from memindex.catalog.semantic import Entity, EntityMention, live_entity, normal
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 from memindex.store import Store
 
-__all__ = ["DiarizeConfig", "Turn", "Diarizer", "ResemblyzerDiarizer", "DIARIZERS", "make_diarizer",
-           "cluster", "absorb_small", "merge_clusters", "SpeakerStage", "assign_words", "match_speakers"]
+__all__ = [
+    "DiarizeConfig",
+    "Turn",
+    "Diarizer",
+    "ResemblyzerDiarizer",
+    "DIARIZERS",
+    "make_diarizer",
+    "cluster",
+    "absorb_small",
+    "merge_clusters",
+    "SpeakerStage",
+    "assign_words",
+    "match_speakers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +113,9 @@ class ResemblyzerDiarizer:
         for a, b in self.regions(samples, sr):
             if (b - a) / sr < self.cfg.min_region:
                 continue
-            _, partials, slices = self._encoder.embed_utterance(samples[a:b], return_partials=True,
-                                                                rate=self.cfg.rate, min_coverage=0.5)
+            _, partials, slices = self._encoder.embed_utterance(
+                samples[a:b], return_partials=True, rate=self.cfg.rate, min_coverage=0.5
+            )
             centres = [a + (sl.start + min(sl.stop, b - a)) / 2 for sl in slices]
             bounds = [a] + [int((x + y) / 2) for x, y in zip(centres, centres[1:], strict=False)] + [b]
             for k, emb in enumerate(partials):
@@ -239,33 +252,49 @@ class SpeakerStage:
         groups, before = self.speakers()
         with store.write() as txn:
             labelled, detail = match_speakers(txn.session, video_id, groups, before, self.cfg.speaker_threshold)
-            record_stage(txn, video_id, "speakers", "done", self.diarizer.name, detail,
-                         self.seconds + time.perf_counter() - t0)
+            record_stage(
+                txn, video_id, "speakers", "done", self.diarizer.name, detail, self.seconds + time.perf_counter() - t0
+            )
         return assign_words(utts, labelled), detail
 
     def speakers(self) -> tuple[list[tuple[list[Turn], np.ndarray]], int]:
         """The video's speakers as (turns, centroid), largest first, and how many clusters they were before
         clusters of one voice were merged."""
         joined = _video_clusters(self.turns, self.cfg.speaker_threshold)
-        merged = merge_clusters([members for members, _ in joined], self.cfg.merge_threshold,
-                                self.cfg.min_video_speaker, self.cfg.speaker_threshold)
+        merged = merge_clusters(
+            [members for members, _ in joined],
+            self.cfg.merge_threshold,
+            self.cfg.min_video_speaker,
+            self.cfg.speaker_threshold,
+        )
         return merged, len(joined)
 
 
-def match_speakers(session: Any, video_id: str, groups: Sequence[tuple[list[Turn], np.ndarray]], clusters: int,
-                   threshold: float) -> tuple[list[tuple[float, float, str]], str]:
+def match_speakers(
+    session: Any, video_id: str, groups: Sequence[tuple[list[Turn], np.ndarray]], clusters: int, threshold: float
+) -> tuple[list[tuple[float, float, str]], str]:
     """Beside the store, in the caller's transaction: replace the video's speaker turns, each voice joining
     the most similar speaker entity of the collection (or a new one). Returns the labelled turns and the
     stage detail (``clusters``: how many there were before merging)."""
-    session.execute(delete(EntityMention).where(EntityMention.video_id == video_id,
-                                                EntityMention.source == "diarization"))
+    session.execute(
+        delete(EntityMention).where(EntityMention.video_id == video_id, EntityMention.source == "diarization")
+    )
     prune_orphans(session)
     ids = _match_entities(session, groups, threshold)
     labelled: list[tuple[float, float, str]] = []
     for (members, _), eid in zip(groups, ids, strict=True):
         for turn in members:
-            session.add(EntityMention(entity_id=eid, video_id=video_id, start=turn.start, end=turn.end,
-                                      source="diarization", confidence=1.0, embedding=turn.embedding.tobytes()))
+            session.add(
+                EntityMention(
+                    entity_id=eid,
+                    video_id=video_id,
+                    start=turn.start,
+                    end=turn.end,
+                    source="diarization",
+                    confidence=1.0,
+                    embedding=turn.embedding.tobytes(),
+                )
+            )
             labelled.append((turn.start, turn.end, speaker_label(eid)))
     detail = f"{len(groups)} speakers, {len(labelled)} turns"
     if clusters != len(groups):
@@ -293,8 +322,9 @@ def _video_clusters(turns: Sequence[tuple[int, Turn]], threshold: float) -> list
     return [(sorted(m, key=lambda t: t.start), c) for m, c, _ in groups]
 
 
-def merge_clusters(groups: Sequence[Sequence[Turn]], threshold: float, min_seconds: float,
-                   floor: float) -> list[tuple[list[Turn], np.ndarray]]:
+def merge_clusters(
+    groups: Sequence[Sequence[Turn]], threshold: float, min_seconds: float, floor: float
+) -> list[tuple[list[Turn], np.ndarray]]:
     """One voice split into several clusters (a long reading, speech over music) becomes one speaker:
     agglomerative merging on duration-weighted centroids (the most similar pair joins while its cosine is at
     least ``threshold``, centroids recomputed), then each cluster with under ``min_seconds`` of speech, shortest
@@ -346,10 +376,14 @@ def _centroid(turns: Sequence[Turn]) -> np.ndarray:
 def _match_entities(s: Any, groups: Sequence[tuple[list[Turn], np.ndarray]], threshold: float) -> list[int]:
     """One speaker entity per group: the most similar existing one (merge tombstones lead to their target),
     each used once per video, else a new one. Matched centroids absorb the new evidence."""
-    known = [(e, np.frombuffer(e.centroid, np.float32)) for e in s.scalars(
-        select(Entity).where(Entity.kind == "speaker", Entity.centroid.is_not(None)))]
-    pairs = sorted(((float(vec @ c), g, e) for g, (_, c) in enumerate(groups) for e, vec in known
-                    if len(vec) == len(c)), key=lambda p: -p[0])
+    known = [
+        (e, np.frombuffer(e.centroid, np.float32))
+        for e in s.scalars(select(Entity).where(Entity.kind == "speaker", Entity.centroid.is_not(None)))
+    ]
+    pairs = sorted(
+        ((float(vec @ c), g, e) for g, (_, c) in enumerate(groups) for e, vec in known if len(vec) == len(c)),
+        key=lambda p: -p[0],
+    )
     chosen: dict[int, Entity] = {}
     used: set[int] = set()
     for sim, g, e in pairs:
@@ -374,5 +408,3 @@ def _match_entities(s: Any, groups: Sequence[tuple[list[Turn], np.ndarray]], thr
             ent.weight += secs
         out.append(ent.id)
     return out
-
-

@@ -80,8 +80,14 @@ class FaceEncoder:
             vecs = [self._encoder.compute_face_descriptor(img, self._landmarks(img, r), 0) for r, _ in found]
         except RuntimeError as exc:
             raise StageError(f"{self.name} failed on a {img.shape} image: {exc}") from exc
-        return [Face((max(r.left(), 0), max(r.top(), 0), int(r.width()), int(r.height())), float(score),
-                     np.asarray(vec, np.float32)) for (r, score), vec in zip(found, vecs, strict=True)]
+        return [
+            Face(
+                (max(r.left(), 0), max(r.top(), 0), int(r.width()), int(r.height())),
+                float(score),
+                np.asarray(vec, np.float32),
+            )
+            for (r, score), vec in zip(found, vecs, strict=True)
+        ]
 
 
 def _models_dir() -> Path:
@@ -123,7 +129,7 @@ def _frame_ends(rows: Any) -> dict[int, float]:
     frames = sorted(rows.frames, key=lambda f: f.t)
     out = {}
     for i, f in enumerate(frames):
-        nxt = next((g.t for g in frames[i + 1:] if g.shot_id == f.shot_id), None)
+        nxt = next((g.t for g in frames[i + 1 :] if g.shot_id == f.shot_id), None)
         out[f.id] = max(f.t, nxt if nxt is not None else shot_end.get(f.shot_id, rows.duration))
     return out
 
@@ -151,7 +157,7 @@ def _join_close(vectors: np.ndarray, labels: np.ndarray, threshold: float) -> np
     while True:
         ids = np.unique(labels)
         means = {k: vectors[labels == k].mean(axis=0) for k in ids}
-        pairs = [(float(np.linalg.norm(means[a] - means[b])), a, b) for i, a in enumerate(ids) for b in ids[i + 1:]]
+        pairs = [(float(np.linalg.norm(means[a] - means[b])), a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
         close = min(pairs, default=None)
         if close is None or close[0] >= threshold:
             break
@@ -172,9 +178,19 @@ def write_faces(s: Any, video_id: str, sightings: Sequence[FaceSighting], thresh
     for ent, members in zip(ents, groups, strict=True):
         for x in members:
             box = {"frame_id": x.frame_id, "box": list(x.face.box), "score": round(x.face.score, 3)}
-            s.add(EntityMention(entity_id=ent.id, video_id=video_id, start=x.start, end=x.end,
-                                segment_id=x.segment_id, source="face", text=json.dumps(box),
-                                confidence=1.0, embedding=x.face.descriptor.astype(np.float32).tobytes()))
+            s.add(
+                EntityMention(
+                    entity_id=ent.id,
+                    video_id=video_id,
+                    start=x.start,
+                    end=x.end,
+                    segment_id=x.segment_id,
+                    source="face",
+                    text=json.dumps(box),
+                    confidence=1.0,
+                    embedding=x.face.descriptor.astype(np.float32).tobytes(),
+                )
+            )
     s.flush()
     for ent in ents:
         _recentre(s, ent)
@@ -184,10 +200,11 @@ def write_faces(s: Any, video_id: str, sightings: Sequence[FaceSighting], thresh
 def _match_entities(s: Any, centroids: Sequence[np.ndarray], threshold: float) -> list[Entity]:
     """One face entity per cluster: the nearest existing one under ``threshold`` (a merge tombstone leads
     to its target), each used once per video, else a new ``Face <id>``."""
-    known = [(e, np.frombuffer(e.centroid, np.float32)) for e in s.scalars(
-        select(Entity).where(Entity.kind == "face", Entity.centroid.is_not(None)))]
-    pairs = sorted((_distance(c, vec), g, e) for g, c in enumerate(centroids) for e, vec in known
-                   if len(vec) == len(c))
+    known = [
+        (e, np.frombuffer(e.centroid, np.float32))
+        for e in s.scalars(select(Entity).where(Entity.kind == "face", Entity.centroid.is_not(None)))
+    ]
+    pairs = sorted((_distance(c, vec), g, e) for g, c in enumerate(centroids) for e, vec in known if len(vec) == len(c))
     chosen: dict[int, Entity] = {}
     used: set[int] = set()
     for dist, g, e in pairs:
@@ -200,8 +217,14 @@ def _match_entities(s: Any, centroids: Sequence[np.ndarray], threshold: float) -
     for g, c in enumerate(centroids):
         ent = chosen.get(g)
         if ent is None:
-            ent = Entity(kind="face", name="face", key="", user_named=False,
-                         centroid=np.asarray(c, np.float32).tobytes(), weight=0.0)
+            ent = Entity(
+                kind="face",
+                name="face",
+                key="",
+                user_named=False,
+                centroid=np.asarray(c, np.float32).tobytes(),
+                weight=0.0,
+            )
             s.add(ent)
             s.flush()
             ent.name = f"Face {ent.id}"
@@ -219,11 +242,11 @@ def _distance(c: np.ndarray, known: np.ndarray) -> float:
 
 def _recentre(s: Any, ent: Entity) -> None:
     """The entity's centroid is the mean descriptor of all its face mentions (idempotent on re-ingest)."""
-    blobs = s.scalars(select(EntityMention.embedding).where(EntityMention.entity_id == ent.id,
-                                                            EntityMention.source == "face",
-                                                            EntityMention.embedding.is_not(None))).all()
+    blobs = s.scalars(
+        select(EntityMention.embedding).where(
+            EntityMention.entity_id == ent.id, EntityMention.source == "face", EntityMention.embedding.is_not(None)
+        )
+    ).all()
     if blobs:
         ent.centroid = np.mean([np.frombuffer(b, np.float32) for b in blobs], axis=0).astype(np.float32).tobytes()
         ent.weight = float(len(blobs))
-
-

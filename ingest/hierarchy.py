@@ -89,18 +89,24 @@ def group(tl: Timeline, cfg: HierarchyConfig | None = None) -> Levels:
     end = max(tl.duration, shots[-1].end)
     cuts = [s.start for s in shots[1:]]
     scores = boundary_scores(tl, cuts, cfg.event_context, cfg)
-    events = segment([(s.start, s.end) for s in shots], scores, cfg.event_min, cfg.event_max,
-                     cfg.event_cost, cfg.bound_penalty)
+    events = segment(
+        [(s.start, s.end) for s in shots], scores, cfg.event_min, cfg.event_max, cfg.event_cost, cfg.bound_penalty
+    )
     ev_spans = [(shots[i].start, shots[j - 1].end) for i, j in events]
     ev_cuts = [s for s, _ in ev_spans[1:]]
     ch_scores = boundary_scores(tl, ev_cuts, cfg.chapter_context, cfg)
-    chapters = segment(ev_spans, ch_scores, cfg.chapter_min, cfg.chapter_max, cfg.chapter_cost,
-                       cfg.bound_penalty)
+    chapters = segment(ev_spans, ch_scores, cfg.chapter_min, cfg.chapter_max, cfg.chapter_cost, cfg.bound_penalty)
     return Levels(shots, events, chapters, Span(min(0.0, shots[0].start), end))
 
 
-def segment(units: Sequence[tuple[float, float]], scores: Sequence[float], lo: float, hi: float,
-            cost: float, bound_penalty: float) -> list[tuple[int, int]]:
+def segment(
+    units: Sequence[tuple[float, float]],
+    scores: Sequence[float],
+    lo: float,
+    hi: float,
+    cost: float,
+    bound_penalty: float,
+) -> list[tuple[int, int]]:
     """Optimal partition of consecutive ``units`` into pieces; ``scores[k]`` rewards a boundary before unit
     k+1. Maximises the sum of ``score - cost`` minus soft penalties for pieces outside ``[lo, hi]``."""
     n = len(units)
@@ -141,14 +147,19 @@ def boundary_scores(tl: Timeline, cuts: Sequence[float], context: float, cfg: Hi
     out = []
     for k, c in enumerate(cuts):
         pause, inside = _pause(c, tl.utterances, cfg)
-        score = (cfg.w_visual * visual[k] + cfg.w_topic * topic[k] + cfg.w_pause * pause
-                 + cfg.w_title * _title(c, tl.ocr, context))
+        score = (
+            cfg.w_visual * visual[k]
+            + cfg.w_topic * topic[k]
+            + cfg.w_pause * pause
+            + cfg.w_title * _title(c, tl.ocr, context)
+        )
         out.append(score - (cfg.speech_penalty if inside else 0.0))
     return out
 
 
-def _change(cuts: Sequence[float], spans: Sequence[Span], vectors: np.ndarray | None,
-            context: float) -> list[float | None]:
+def _change(
+    cuts: Sequence[float], spans: Sequence[Span], vectors: np.ndarray | None, context: float
+) -> list[float | None]:
     """Cosine distance between the duration-weighted mean vectors of ``context`` seconds before and after
     each cut; None where a side has nothing."""
     if vectors is None or not len(spans):

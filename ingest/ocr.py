@@ -126,9 +126,7 @@ class TesseractReader:
         self.name = f"tesseract-{engine_version}/{lang}/psm{psm}"
 
     def read(self, image: np.ndarray) -> list[tuple[str, float, Box]]:
-        data = self._tess.image_to_data(
-            image, lang=self._lang, config=self._config, output_type=self._tess.Output.DICT
-        )
+        data = self._tess.image_to_data(image, lang=self._lang, config=self._config, output_type=self._tess.Output.DICT)
         words: dict[tuple[int, int, int], list[int]] = {}
         for i, word in enumerate(data["text"]):
             if word.strip() and float(data["conf"][i]) >= 0:
@@ -314,8 +312,10 @@ class ScreenTextTracker:
     def name(self) -> str:
         """The reader and every setting that decides what is read: the stage's model string in the store."""
         budget = self.budget.describe() if self.budget is not None else "budget=none"
-        return (f"{self.reader.name} interval={self.interval:g} max_side={self.max_side} "
-                f"dedupe={self.dedupe_threshold:g} {budget}")
+        return (
+            f"{self.reader.name} interval={self.interval:g} max_side={self.max_side} "
+            f"dedupe={self.dedupe_threshold:g} {budget}"
+        )
 
     def feed(self, frame: SampledFrame) -> list[OcrLineRec]:
         """Consider one frame; returns the lines that disappeared at or before it."""

@@ -58,12 +58,17 @@ class HierarchyBuilder:
         try:
             out = caption_keyframes(self.store, video_id, cap, texts.context)
         except MemIndexError as exc:
-            log.error("captions FAILED for video %s: %s (`memindex rebuild --stage captions` retries)",
-                      video_id, exc)
+            log.error("captions FAILED for video %s: %s (`memindex rebuild --stage captions` retries)", video_id, exc)
             self._record(video_id, "captions", "failed", cap.name, str(exc), time.perf_counter() - t0)
             return {"error": str(exc)}
-        self._record(video_id, "captions", "done", cap.name, f"{out['captioned']} new, {out['cached']} cached",
-                     time.perf_counter() - t0)
+        self._record(
+            video_id,
+            "captions",
+            "done",
+            cap.name,
+            f"{out['captioned']} new, {out['cached']} cached",
+            time.perf_counter() - t0,
+        )
         return out
 
     def build(self, video_id: str) -> dict[str, int]:
@@ -77,8 +82,10 @@ class HierarchyBuilder:
             texts = describe(rows, levels, summariser)
         finally:
             _close(summariser)
-        docs = {lvl: [t.doc_text() or _empty_text(lvl, span) for t, span in zip(texts[lvl], spans, strict=True)]
-                for lvl, spans in _spans(levels).items()}
+        docs = {
+            lvl: [t.doc_text() or _empty_text(lvl, span) for t, span in zip(texts[lvl], spans, strict=True)]
+            for lvl, spans in _spans(levels).items()
+        }
         enc = self.store.text_embedder
         vectors = {lvl: enc.embed(d) if d else None for lvl, d in docs.items()}
         counts = {lvl: len(d) for lvl, d in docs.items()}
@@ -91,14 +98,21 @@ class HierarchyBuilder:
             record_stage(txn, video_id, "levels", "done", model, detail, time.perf_counter() - t0)
         return counts
 
-    def _record(self, video_id: str, stage: str, status: str, model: str | None, detail: str | None,
-                seconds: float) -> None:
+    def _record(
+        self, video_id: str, stage: str, status: str, model: str | None, detail: str | None, seconds: float
+    ) -> None:
         with self.store.write() as txn:
             record_stage(txn, video_id, stage, status, model, detail, seconds)
 
 
-def rebuild(store: Store, stage: str, video_ids: Sequence[str] | None = None, *,
-            builder: HierarchyBuilder | None = None, semantic: Any = None) -> dict[str, Any]:
+def rebuild(
+    store: Store,
+    stage: str,
+    video_ids: Sequence[str] | None = None,
+    *,
+    builder: HierarchyBuilder | None = None,
+    semantic: Any = None,
+) -> dict[str, Any]:
     """Re-derive ``stage`` (``events``: the grouping and all segment texts; ``captions``: keyframe captions
     with the configured captioner, then the texts that use them) for the videos, all by default."""
     if stage not in REBUILD_STAGES:
@@ -123,16 +137,26 @@ def rebuild(store: Store, stage: str, video_ids: Sequence[str] | None = None, *,
 
 
 def _spans(levels: Levels) -> dict[str, list[Span]]:
-    return {"shot": levels.shots, "event": [levels.event_span(k) for k in range(len(levels.events))],
-            "chapter": [levels.chapter_span(k) for k in range(len(levels.chapters))], "video": [levels.video]}
+    return {
+        "shot": levels.shots,
+        "event": [levels.event_span(k) for k in range(len(levels.events))],
+        "chapter": [levels.chapter_span(k) for k in range(len(levels.chapters))],
+        "video": [levels.video],
+    }
 
 
 def _empty_text(level: str, span: Span) -> str:
     return f"{level} {span.start:.1f}-{span.end:.1f} s: no speech, screen text or caption"
 
 
-def _replace(txn: WriteTxn, rows: VideoRows, levels: Levels, texts: dict[str, list[SegmentText]],
-             docs: dict[str, list[str]], vectors: dict[str, np.ndarray | None]) -> None:
+def _replace(
+    txn: WriteTxn,
+    rows: VideoRows,
+    levels: Levels,
+    texts: dict[str, list[SegmentText]],
+    docs: dict[str, list[str]],
+    vectors: dict[str, np.ndarray | None],
+) -> None:
     s, vid = txn.session, rows.video_id
     txn.remove_docs((Doc.video_id == vid) & Doc.tier.in_(EPISODIC_TIERS))
     s.execute(update(Segment).where(Segment.video_id == vid, Segment.level == "shot").values(parent_id=None))
@@ -145,8 +169,9 @@ def _replace(txn: WriteTxn, rows: VideoRows, levels: Levels, texts: dict[str, li
     s.add_all(chapters)
     s.flush()
     parent_of_event = {e: chapters[c].id for c, (i, j) in enumerate(levels.chapters) for e in range(i, j)}
-    events = [_segment(vid, "event", k, sp, texts["event"][k], parent_of_event[k])
-              for k, sp in enumerate(spans["event"])]
+    events = [
+        _segment(vid, "event", k, sp, texts["event"][k], parent_of_event[k]) for k, sp in enumerate(spans["event"])
+    ]
     s.add_all(events)
     s.flush()
     shots = list(s.scalars(select(Segment).where(Segment.id.in_([r.id for r in rows.shots]))))
@@ -156,8 +181,12 @@ def _replace(txn: WriteTxn, rows: VideoRows, levels: Levels, texts: dict[str, li
         for k in range(i, min(j, len(shot_rows))):
             t = texts["shot"][k]
             seg = shot_rows[k]
-            seg.parent_id, seg.caption, seg.transcript, seg.ocr = events[e].id, t.caption or None, \
-                t.transcript or None, t.ocr or None
+            seg.parent_id, seg.caption, seg.transcript, seg.ocr = (
+                events[e].id,
+                t.caption or None,
+                t.transcript or None,
+                t.ocr or None,
+            )
     s.flush()
     segs = {"video": [top], "chapter": chapters, "event": events, "shot": shot_rows}
     for lvl, items in segs.items():
@@ -169,9 +198,18 @@ def _replace(txn: WriteTxn, rows: VideoRows, levels: Levels, texts: dict[str, li
 
 
 def _segment(vid: str, level: str, idx: int, span: Span, text: SegmentText, parent: int | None) -> Segment:
-    return Segment(video_id=vid, level=level, idx=idx, start=span.start, end=span.end, parent_id=parent,
-                   caption=text.caption or None, transcript=text.transcript or None, ocr=text.ocr or None,
-                   summary=text.summary or None)
+    return Segment(
+        video_id=vid,
+        level=level,
+        idx=idx,
+        start=span.start,
+        end=span.end,
+        parent_id=parent,
+        caption=text.caption or None,
+        transcript=text.transcript or None,
+        ocr=text.ocr or None,
+        summary=text.summary or None,
+    )
 
 
 class _SpanLookup:

@@ -49,8 +49,10 @@ _PATTERNS = [
     (re.compile(_NAME + r" (?:is|was) (?:a|an|the) ([a-z][\w\s'-]{2,40}?)(?:[.,;!?]|$)"), "name", "is"),
 ]
 _TITLE = re.compile(r"^([A-Z0-9][A-Z0-9 ]{2,40}):\s*(.{3,60})$")
-_STOPNAMES = frozenset("I The A An And But So Oh Yes No Okay Ok Well Hello Hi This That It We You He She They "
-                       "What When Where Why How There Here".split())
+_STOPNAMES = frozenset(
+    "I The A An And But So Oh Yes No Okay Ok Well Hello Hi This That It We You He She They "
+    "What When Where Why How There Here".split()
+)
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,9 @@ def _llm_facts(rows, cfg: LLMConfig) -> list[tuple[str, str, str, float, float, 
     items = json.loads(body)
     out = []
     for it in items if isinstance(items, list) else []:
-        if isinstance(it, dict) and all(isinstance(it.get(k), str) and it[k].strip() for k in
-                                        ("subject", "relation", "object")):
+        if isinstance(it, dict) and all(
+            isinstance(it.get(k), str) and it[k].strip() for k in ("subject", "relation", "object")
+        ):
             where = _locate(rows, it["subject"], it["object"])
             out.append((it["subject"].strip(), it["relation"].strip(), it["object"].strip(), *where, None))
     return out
@@ -152,13 +155,17 @@ class _Resolver:
                 return ent
         key = normalize(name)
         for vk in (self.vid, ""):
-            eid = self.s.scalar(select(EntityAlias.entity_id).where(EntityAlias.kind == kind, EntityAlias.key == key,
-                                                                    EntityAlias.video_key == vk))
+            eid = self.s.scalar(
+                select(EntityAlias.entity_id).where(
+                    EntityAlias.kind == kind, EntityAlias.key == key, EntityAlias.video_key == vk
+                )
+            )
             if eid is not None:
                 return self._live(self.s.get(Entity, eid))
         if kind == "name":  # a voice that said its name is that person
-            spk = self.s.scalar(select(Entity).where(Entity.kind == "speaker", Entity.key == key,
-                                                     Entity.merged_into.is_(None)).limit(1))
+            spk = self.s.scalar(
+                select(Entity).where(Entity.kind == "speaker", Entity.key == key, Entity.merged_into.is_(None)).limit(1)
+            )
             if spk is not None:
                 return spk
         cands = list(self.s.scalars(select(Entity).where(Entity.kind == kind)))
@@ -178,8 +185,9 @@ class _Resolver:
         return e
 
 
-def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None,
-                face_encoder: FaceEncoder | None = None) -> dict:
+def consolidate(
+    store: Store, video_id: str, cfg: SemanticConfig | None = None, face_encoder: FaceEncoder | None = None
+) -> dict:
     """Re-derive the video's names, terms, faces and facts and its semantic docs, atomically;
     ``face_encoder`` lets a caller load dlib's models once for many videos."""
     from ingest.commit import record_stage
@@ -202,16 +210,31 @@ def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None,
         s.execute(delete(EntityMention).where(EntityMention.video_id == video_id, EntityMention.source.in_(own)))
         s.execute(delete(FactSource).where(FactSource.video_id == video_id))
         res = _Resolver(s, video_id, cfg)
-        shots = [(g.start, g.end, g.id) for g in s.scalars(select(Segment).where(
-            Segment.video_id == video_id, Segment.level == "shot").order_by(Segment.start))]
+        shots = [
+            (g.start, g.end, g.id)
+            for g in s.scalars(
+                select(Segment).where(Segment.video_id == video_id, Segment.level == "shot").order_by(Segment.start)
+            )
+        ]
         n_facts = _add_facts(s, res, video_id, facts, model, shots, cfg)  # first: voices get their names
         for e in evidence:
             ent = res.entity(e.kind, e.name)
-            s.add(EntityMention(entity_id=ent.id, video_id=video_id, start=e.start, end=e.end, source=e.source,
-                                text=e.text[:500], confidence=1.0, segment_id=_shot(shots, e.start, e.end)))
+            s.add(
+                EntityMention(
+                    entity_id=ent.id,
+                    video_id=video_id,
+                    start=e.start,
+                    end=e.end,
+                    source=e.source,
+                    text=e.text[:500],
+                    confidence=1.0,
+                    segment_id=_shot(shots, e.start, e.end),
+                )
+            )
         n_faces = write_faces(s, video_id, sightings or [], cfg.face_threshold)
-        for m in s.scalars(select(EntityMention).where(EntityMention.video_id == video_id,
-                                                       EntityMention.segment_id.is_(None))):
+        for m in s.scalars(
+            select(EntityMention).where(EntityMention.video_id == video_id, EntityMention.segment_id.is_(None))
+        ):
             m.segment_id = _shot(shots, m.start, m.end)
         s.flush()
         prune_orphans(s)
@@ -222,8 +245,12 @@ def consolidate(store: Store, video_id: str, cfg: SemanticConfig | None = None,
     return {"mentions": len(evidence), "facts": n_facts, "faces": n_faces, "docs": n_docs}
 
 
-def _faces(store: Store, rows, cfg: SemanticConfig,  # type: ignore[no-untyped-def]
-           encoder: FaceEncoder | None) -> tuple[list[FaceSighting] | None, str | None]:
+def _faces(
+    store: Store,
+    rows,
+    cfg: SemanticConfig,  # type: ignore[no-untyped-def]
+    encoder: FaceEncoder | None,
+) -> tuple[list[FaceSighting] | None, str | None]:
     """The video's face sightings, or None and why not: faces off, or dlib missing or failing (said once
     per video; names, terms and facts go on)."""
     if not cfg.faces:
@@ -262,13 +289,28 @@ def _add_facts(s, res: _Resolver, vid: str, facts, model, shots, cfg: SemanticCo
             ent.name, ent.key = obj, normalize(obj)  # "my name is Diane": the voice is Diane (until a user edit)
         fact = _same_fact(s, ent.id, rel, obj, cfg.fact_similarity)
         if fact is None:
-            fact = Fact(subject_entity_id=ent.id, relation=rel, object_text=obj, source=source, confidence=1.0,
-                        first_seen=now, last_seen=now)
+            fact = Fact(
+                subject_entity_id=ent.id,
+                relation=rel,
+                object_text=obj,
+                source=source,
+                confidence=1.0,
+                first_seen=now,
+                last_seen=now,
+            )
             s.add(fact)
             s.flush()
         fact.last_seen = now
-        s.add(FactSource(fact_id=fact.id, video_id=vid, segment_id=_shot(shots, start, end), start=start, end=end,
-                         text=text[:500]))
+        s.add(
+            FactSource(
+                fact_id=fact.id,
+                video_id=vid,
+                segment_id=_shot(shots, start, end),
+                start=start,
+                end=end,
+                text=text[:500],
+            )
+        )
         n += 1
     return n
 

@@ -43,8 +43,9 @@ class SceneDetectShots:
     analysis rate used for the detector's frame-count parameters.
     """
 
-    def __init__(self, kind: str = "adaptive", *, rate: float = 12.0, min_shot: float = 0.6,
-                 threshold: float | None = None) -> None:
+    def __init__(
+        self, kind: str = "adaptive", *, rate: float = 12.0, min_shot: float = 0.6, threshold: float | None = None
+    ) -> None:
         scenedetect, detectors = _scenedetect()
         from scenedetect.common import FrameTimecode
 
@@ -52,8 +53,7 @@ class SceneDetectShots:
         self.rate = rate
         min_len = max(1, int(round(min_shot * rate)))
         makers: dict[str, Callable[[], object]] = {
-            "adaptive": lambda: detectors.AdaptiveDetector(
-                adaptive_threshold=threshold or 3.0, min_scene_len=min_len),
+            "adaptive": lambda: detectors.AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=min_len),
             "content": lambda: detectors.ContentDetector(threshold=threshold or 27.0, min_scene_len=min_len),
             "hash": lambda: detectors.HashDetector(threshold=threshold or 0.395, min_scene_len=min_len),
         }

@@ -43,16 +43,35 @@ def load_rows(store: Store, video_id: str, caption_model: str | None) -> VideoRo
         def rows(model, order):  # type: ignore[no-untyped-def]
             return list(s.scalars(select(model).where(model.video_id == video_id).order_by(order)).all())
 
-        shots = list(s.scalars(select(Segment).where(Segment.video_id == video_id, Segment.level == "shot")
-                               .order_by(Segment.start)).all())
-        out = VideoRows(video_id, video.uri, video.duration, shots, rows(Frame, Frame.t),
-                        rows(Utterance, Utterance.start), rows(Word, Word.start), rows(OcrLine, OcrLine.start))
+        shots = list(
+            s.scalars(
+                select(Segment).where(Segment.video_id == video_id, Segment.level == "shot").order_by(Segment.start)
+            ).all()
+        )
+        out = VideoRows(
+            video_id,
+            video.uri,
+            video.duration,
+            shots,
+            rows(Frame, Frame.t),
+            rows(Utterance, Utterance.start),
+            rows(Word, Word.start),
+            rows(OcrLine, OcrLine.start),
+        )
         if caption_model:
-            out.captions = dict(s.execute(select(FrameCaption.frame_id, FrameCaption.text).where(
-                FrameCaption.video_id == video_id, FrameCaption.model == caption_model)).all())
+            out.captions = dict(
+                s.execute(
+                    select(FrameCaption.frame_id, FrameCaption.text).where(
+                        FrameCaption.video_id == video_id, FrameCaption.model == caption_model
+                    )
+                ).all()
+            )
         for tier, target in (("visual", out.frame_vectors), ("speech", out.speech_vectors)):
-            for ref, blob in s.execute(select(Doc.ref_id, Doc.vector).where(
-                    Doc.video_id == video_id, Doc.tier == tier, Doc.vector.is_not(None))).all():
+            for ref, blob in s.execute(
+                select(Doc.ref_id, Doc.vector).where(
+                    Doc.video_id == video_id, Doc.tier == tier, Doc.vector.is_not(None)
+                )
+            ).all():
                 target[ref] = np.frombuffer(blob, np.float32)
     return out
 
@@ -64,9 +83,14 @@ def timeline(store: Store, rows: VideoRows) -> Timeline:
     uvecs = None
     if utts and all(u.id in rows.speech_vectors for u in rows.utterances):
         uvecs = np.stack([rows.speech_vectors[u.id] for u in rows.utterances])
-    return Timeline(duration=rows.duration, shots=[Span(s.start, s.end) for s in rows.shots],
-                    shot_vectors=_shot_vectors(store, rows), utterances=utts, utterance_vectors=uvecs,
-                    ocr=[(ln.start, ln.end, ln.text) for ln in rows.ocr])
+    return Timeline(
+        duration=rows.duration,
+        shots=[Span(s.start, s.end) for s in rows.shots],
+        shot_vectors=_shot_vectors(store, rows),
+        utterances=utts,
+        utterance_vectors=uvecs,
+        ocr=[(ln.start, ln.end, ln.text) for ln in rows.ocr],
+    )
 
 
 def _shot_vectors(store: Store, rows: VideoRows) -> np.ndarray | None:
@@ -79,8 +103,9 @@ def _shot_vectors(store: Store, rows: VideoRows) -> np.ndarray | None:
     if all(f.id in rows.frame_vectors for f in rows.frames):
         return np.stack([np.mean([rows.frame_vectors[f.id] for f in by_shot[s.id]], axis=0) for s in rows.shots])
     try:
-        return np.stack([np.mean([_histogram(store.media.read(f.path)) for f in by_shot[s.id]], axis=0)
-                         for s in rows.shots])
+        return np.stack(
+            [np.mean([_histogram(store.media.read(f.path)) for f in by_shot[s.id]], axis=0) for s in rows.shots]
+        )
     except (OSError, ValueError) as exc:  # a cache file gone missing: group without the visual cue
         log.warning("keyframes of video %s unreadable (%s); grouping without visual change", rows.video_id, exc)
         return None

@@ -60,8 +60,7 @@ def _resize(image: np.ndarray, max_side: int) -> np.ndarray:
         return image
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize((max(1, int(w * scale)), max(1, int(h * scale))),
-                                                    Image.BILINEAR))
+    return np.asarray(Image.fromarray(image).resize((max(1, int(w * scale)), max(1, int(h * scale))), Image.BILINEAR))
 
 
 class _Pass:
@@ -76,8 +75,9 @@ class _Pass:
     def keep(self, keyframes: list[Keyframe]) -> None:
         for kf in keyframes:
             img = _resize(kf.image, self.cfg.keyframes.max_side)
-            kept = KeptFrame(kf.shot_index, kf.t, f"{int(round(kf.t * 1000)):09d}", img.shape[1], img.shape[0],
-                             encode_jpeg(img))
+            kept = KeptFrame(
+                kf.shot_index, kf.t, f"{int(round(kf.t * 1000)):09d}", img.shape[1], img.shape[0], encode_jpeg(img)
+            )
             self.result.frames.append(kept)
             if self.embedder is not None:
                 self.pending.append((kept, img))
@@ -136,17 +136,26 @@ class _OcrWorker:
         return self.lines
 
 
-def run_visual_pass(info: VideoInfo, cfg: IngestConfig, *, embedder: FrameEmbedder | None, ocr: object | None,
-                    on_progress: Callable[[float], None] | None = None) -> VisualResult:
+def run_visual_pass(
+    info: VideoInfo,
+    cfg: IngestConfig,
+    *,
+    embedder: FrameEmbedder | None,
+    ocr: object | None,
+    on_progress: Callable[[float], None] | None = None,
+) -> VisualResult:
     """Decode once; returns shots covering [0, end], keyframes as JPEG bytes, and screen text."""
     p = _Pass(info, cfg, embedder, ocr)
-    detector = make_shot_detector(cfg.shots.detector, min_shot=cfg.shots.min_shot,
-                                  threshold=cfg.shots.threshold)
+    detector = make_shot_detector(cfg.shots.detector, min_shot=cfg.shots.min_shot, threshold=cfg.shots.threshold)
     worker = _OcrWorker(ocr) if ocr is not None else None
     last_report, t = 0.0, 0.0
     try:
-        for frame in decode_frames(info.path, analysis_width=cfg.decode.analysis_width,
-                                   sample_every=cfg.decode.sample_every, skip_nonref=cfg.decode.skip_nonref):
+        for frame in decode_frames(
+            info.path,
+            analysis_width=cfg.decode.analysis_width,
+            sample_every=cfg.decode.sample_every,
+            skip_nonref=cfg.decode.skip_nonref,
+        ):
             t = frame.t
             for cut in detector.feed(t, frame.small):
                 p.cut(cut)
@@ -169,8 +178,11 @@ def _finish(p: _Pass, detector: object, t_last: float) -> None:
     info = p.info
     end = max(info.duration, t_last)
     if info.duration and t_last < info.duration * 0.9 - 2.0:
-        raise MediaError(f"the video stream ends at {t_last:.1f}s of {info.duration:.1f}s (truncated file?)",
-                         path=info.path, t=t_last)
+        raise MediaError(
+            f"the video stream ends at {t_last:.1f}s of {info.duration:.1f}s (truncated file?)",
+            path=info.path,
+            t=t_last,
+        )
     for cut in detector.flush():  # type: ignore[attr-defined]
         p.cut(cut)
     p.result.shots.append(Shot(len(p.result.shots), p.shot_start, end))
@@ -197,10 +209,12 @@ class VisualStage:
         res.outcomes = [
             Outcome("shots", "done", job.config.shots.detector, f"{len(res.shots)} shots", time.perf_counter() - t0),
             Outcome("keyframes", "done", None, f"{len(res.frames)} keyframes"),
-            Outcome("visual", "done", embedder.name) if embedder else
-            Outcome("visual", "pending", frame_cfg.name, why or "disabled"),
-            Outcome("ocr", "done", tracker.name, f"{len(res.ocr)} lines") if tracker else
-            Outcome("ocr", "skipped", None, "disabled"),
+            Outcome("visual", "done", embedder.name)
+            if embedder
+            else Outcome("visual", "pending", frame_cfg.name, why or "disabled"),
+            Outcome("ocr", "done", tracker.name, f"{len(res.ocr)} lines")
+            if tracker
+            else Outcome("ocr", "skipped", None, "disabled"),
         ]
         return res
 

@@ -1,10 +1,10 @@
 """memindex: a hierarchical multimodal memory index for long videos.
 
-    import memindex
-    with memindex.open("my-store") as index:
-        index.ingest(["lectures/"])
-        for hit in index.search("gradient descent", k=5):
-            print(hit.uri, hit.start, hit.end, hit.text)
+import memindex
+with memindex.open("my-store") as index:
+    index.ingest(["lectures/"])
+    for hit in index.search("gradient descent", k=5):
+        print(hit.uri, hit.start, hit.end, hit.text)
 """
 
 import logging

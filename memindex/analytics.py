@@ -45,8 +45,11 @@ VIEWS: dict[str, str] = {
         JOIN catalog.entities e ON e.id = f.subject_entity_id""",
 }
 _FORMATS = ("table", "json", "csv")
-_WRITES = re.compile(r"^\s*(insert|update|delete|create|drop|alter|attach|detach|copy|install|load|pragma|set|"
-                     r"call|export|import|checkpoint|vacuum)\b", re.I)
+_WRITES = re.compile(
+    r"^\s*(insert|update|delete|create|drop|alter|attach|detach|copy|install|load|pragma|set|"
+    r"call|export|import|checkpoint|vacuum)\b",
+    re.I,
+)
 
 
 def _duckdb() -> Any:
@@ -62,20 +65,23 @@ def _load_extension(conn: Any, package: str, name: str) -> None:
     try:
         root = resources.files(package)
     except ModuleNotFoundError as exc:
-        raise MissingDependencyError(package.replace("_", "-"), "analytics", f"reading the catalog ({name})") \
-            from exc
+        raise MissingDependencyError(package.replace("_", "-"), "analytics", f"reading the catalog ({name})") from exc
     path = Path(str(root)) / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
     if not path.is_file():
-        raise MissingDependencyError(f"{package.replace('_', '-')}=={duckdb.__version__}", "analytics",
-                                     f"DuckDB {duckdb.__version__} ({name} for this version)")
+        raise MissingDependencyError(
+            f"{package.replace('_', '-')}=={duckdb.__version__}",
+            "analytics",
+            f"DuckDB {duckdb.__version__} ({name} for this version)",
+        )
     conn.execute(f"LOAD '{path}'")
 
 
 def connect(store: Store) -> Any:
     """An in-memory DuckDB with the catalog attached read-only as ``catalog`` and the views defined."""
     duckdb = _duckdb()
-    conn = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
-                                              "autoload_known_extensions": False})
+    conn = duckdb.connect(
+        ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
     url = store.catalog_url
     if url.startswith("sqlite"):
         _load_extension(conn, "duckdb_extension_sqlite_scanner", "sqlite_scanner")
@@ -88,8 +94,17 @@ def connect(store: Store) -> Any:
         conn.execute(f"ATTACH '{_quote(dsn)}' AS pg (TYPE postgres, READ_ONLY)")
         conn.execute("CREATE SCHEMA IF NOT EXISTS catalog")
         schema = collection_schema(store.collection)
-        for table in ("videos", "stage_runs", "segments", "utterances", "words", "ocr_lines", "entities",
-                      "entity_mentions", "facts"):
+        for table in (
+            "videos",
+            "stage_runs",
+            "segments",
+            "utterances",
+            "words",
+            "ocr_lines",
+            "entities",
+            "entity_mentions",
+            "facts",
+        ):
             conn.execute(f'CREATE VIEW catalog.{table} AS SELECT * FROM pg."{schema}".{table}')
     else:
         raise ConfigError(f"analytics cannot read a catalog at {url.split(':', 1)[0]!r} URLs")
@@ -104,7 +119,7 @@ def _sqlite_path(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     database = make_url(url).database or ""
-    return unquote(database[len("file:"):]) if database.startswith("file:") else database
+    return unquote(database[len("file:") :]) if database.startswith("file:") else database
 
 
 def _quote(text: str) -> str:
@@ -150,8 +165,9 @@ def format_rows(cols: list[str], rows: list[tuple[Any, ...]], fmt: str) -> str:
     if fmt not in _FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; valid: {list(_FORMATS)}")
     if fmt == "json":
-        return json.dumps([dict(zip(cols, map(_jsonable, r), strict=True)) for r in rows], ensure_ascii=False,
-                          default=str)
+        return json.dumps(
+            [dict(zip(cols, map(_jsonable, r), strict=True)) for r in rows], ensure_ascii=False, default=str
+        )
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)

@@ -36,17 +36,23 @@ class MemoryIndex:
         self._agents: dict[str, Any] = {}
 
     # -- read side -------------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, *, tiers: Sequence[str] | None = None,
-               levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
-               time_range: tuple[float, float | None] | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        tiers: Sequence[str] | None = None,
+        levels: Sequence[str] | None = None,
+        videos: Sequence[str] | None = None,
+        time_range: tuple[float, float | None] | None = None,
+    ) -> list[Hit]:
         """Ranked hits across tiers; each hit carries video id, uri, start/end seconds and its evidence.
         ``time_range`` is (start, end) in seconds; an end of None (or +inf) is open."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
         if time_range is not None:
             lo, hi = check_span(*time_range)
             time_range = (lo if lo is not None else 0.0, hi if hi is not None else math.inf)
-        return self._searcher.search(query, k=k, tiers=tiers, levels=levels, videos=vids,
-                                     time_range=time_range)
+        return self._searcher.search(query, k=k, tiers=tiers, levels=levels, videos=vids, time_range=time_range)
 
     def _get_agent(self, name: str) -> Any:
         if name not in self._agents:
@@ -72,16 +78,17 @@ class MemoryIndex:
     def transcript(self, video: str, start: float | None = None, end: float | None = None) -> Results[Utterance]:
         return Results.of(Utterance, self.reader.transcript(self.reader.resolve_video(video), start, end))
 
-    def screen_text(self, video: str, start: float | None = None,
-                    end: float | None = None) -> Results[ScreenText]:
+    def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> Results[ScreenText]:
         return Results.of(ScreenText, self.reader.screen_text(self.reader.resolve_video(video), start, end))
 
-    def frames(self, video: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> Results[Frame]:
+    def frames(
+        self, video: str, start: float | None = None, end: float | None = None, n: int | None = None
+    ) -> Results[Frame]:
         return Results.of(Frame, self.reader.frames(self.reader.resolve_video(video), start, end, n))
 
-    def browse(self, video: str, level: str = "chapter",
-               time_range: tuple[float, float] | None = None) -> Results[Segment]:
+    def browse(
+        self, video: str, level: str = "chapter", time_range: tuple[float, float] | None = None
+    ) -> Results[Segment]:
         start, end = time_range if time_range else (None, None)
         return Results.of(Segment, self.reader.browse(self.reader.resolve_video(video), level, start, end))
 
@@ -118,29 +125,54 @@ class MemoryIndex:
 
         return merge_entities(self.store, target, list(sources))
 
-    def split_entity(self, name_or_id: str | int, *, mention_ids: Sequence[int] | None = None,
-                     video: str | None = None, start: float | None = None, end: float | None = None,
-                     name: str | None = None) -> dict[str, Any]:
+    def split_entity(
+        self,
+        name_or_id: str | int,
+        *,
+        mention_ids: Sequence[int] | None = None,
+        video: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        name: str | None = None,
+    ) -> dict[str, Any]:
         """Move the chosen mentions (ids, or a video and/or time span) to a new entity."""
         from memindex.entities import split_entity
 
         vid = self.reader.resolve_video(video) if video else None
-        return split_entity(self.store, name_or_id, mention_ids=mention_ids, video=vid, start=start, end=end,
-                            name=name)
+        return split_entity(self.store, name_or_id, mention_ids=mention_ids, video=vid, start=start, end=end, name=name)
 
     # -- write side ------------------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[str | Path], *, progress: ProgressCallback | None = None,
-               ingester: str = "default", **options: Any) -> Any:
+    def ingest(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        progress: ProgressCallback | None = None,
+        ingester: str = "default",
+        **options: Any,
+    ) -> Any:
         """Ingest files and folders (recursively); returns a report of ingested, skipped and failed."""
         return INGESTERS.create(ingester, self.store, **options).ingest(paths, progress=progress)
 
-    def backfill(self, stage: str = "visual", *, progress: ProgressCallback | None = None,
-                 ingester: str = "default", **options: Any) -> Any:
+    def backfill(
+        self,
+        stage: str = "visual",
+        *,
+        progress: ProgressCallback | None = None,
+        ingester: str = "default",
+        **options: Any,
+    ) -> Any:
         """Fill a stage that was left pending (e.g. keyframe vectors once CLIP weights are present)."""
         return INGESTERS.create(ingester, self.store, **options).backfill(stage, progress=progress)
 
-    def rebuild(self, stage: str, videos: Sequence[str] | None = None, *,
-                progress: ProgressCallback | None = None, ingester: str = "default", **options: Any) -> Any:
+    def rebuild(
+        self,
+        stage: str,
+        videos: Sequence[str] | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+        ingester: str = "default",
+        **options: Any,
+    ) -> Any:
         """Re-derive a stage (``events``, ``captions``, ``semantic``) from stored data, without decoding the
         videos again; each video's results are replaced atomically."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
@@ -169,8 +201,15 @@ class MemoryIndex:
         self.close()
 
 
-def open_index(path: str | Path, *, collection: str = "default", config: StoreConfig | None = None,
-               catalog_url: str | None = None, create: bool = True, **client_options: Any) -> Any:
+def open_index(
+    path: str | Path,
+    *,
+    collection: str = "default",
+    config: StoreConfig | None = None,
+    catalog_url: str | None = None,
+    create: bool = True,
+    **client_options: Any,
+) -> Any:
     """Open a store directory (created if missing), or a server by ``http(s)://`` URL."""
     target = str(path)
     if target.startswith(("http://", "https://")):
@@ -179,5 +218,4 @@ def open_index(path: str | Path, *, collection: str = "default", config: StoreCo
         except ImportError as exc:
             raise ConfigError("opening a server needs memindex[server]") from exc
         return RemoteIndex(target, collection=collection, **client_options)
-    return MemoryIndex(Store(path, config=config, collection=collection, catalog_url=catalog_url,
-                             create=create))
+    return MemoryIndex(Store(path, config=config, collection=collection, catalog_url=catalog_url, create=create))

@@ -45,20 +45,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if not item.get("reason", "already").startswith("already"):
             print(f"SKIPPED {_printable(item['path'])}: {item['reason']}", file=sys.stderr)
     if stopped:
-        print(f"error [{stopped['code']}]: {_printable(stopped['error'])}; the batch stopped with "
-              f"{stopped['not_tried']} file(s) not tried (a re-run resumes)", file=sys.stderr)
+        print(
+            f"error [{stopped['code']}]: {_printable(stopped['error'])}; the batch stopped with "
+            f"{stopped['not_tried']} file(s) not tried (a re-run resumes)",
+            file=sys.stderr,
+        )
     if args.json:
         _print_json(report.to_dict())
     else:
-        print(f"ingested {len(report.ingested)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
-              file=sys.stderr)
+        print(
+            f"ingested {len(report.ingested)}, skipped {len(report.skipped)}, failed {len(report.failed)}",
+            file=sys.stderr,
+        )
     return 2 if stopped else 0 if report.ok else 1
 
 
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
     """``--executor NAME``, ``--workers [N]`` (local) and ``--ray [ADDRESS]`` as ingester options."""
-    chosen = {name for name, on in (("local", args.workers is not None), ("ray", args.ray is not None),
-                                    (args.executor, args.executor is not None)) if on}
+    chosen = {
+        name
+        for name, on in (
+            ("local", args.workers is not None),
+            ("ray", args.ray is not None),
+            (args.executor, args.executor is not None),
+        )
+        if on
+    }
     if len(chosen) > 1:
         raise ConfigError(f"choose one executor: {' and '.join(sorted(chosen))} were both asked for")
     options: dict[str, Any] = {"executor": chosen.pop()} if chosen else {}
@@ -88,16 +100,17 @@ def _ingest_config(args: argparse.Namespace) -> Any:
 def cmd_query(args: argparse.Namespace) -> int:
     index = _open(args)
     tr = (args.start or 0.0, args.end) if args.start is not None or args.end is not None else None  # None: open
-    hits = index.search(args.text, k=args.k, tiers=args.tiers, levels=args.levels, videos=args.video,
-                        time_range=tr)
+    hits = index.search(args.text, k=args.k, tiers=args.tiers, levels=args.levels, videos=args.video, time_range=tr)
     if not hits:
         print("(no matching moments)", file=sys.stderr)
     if args.json:
         _print_json({"hits": [h.to_dict() for h in hits]})
         return 0
     for i, h in enumerate(hits, 1):
-        print(f"{i:2d}. {h.score:.3f} {_hms(h.start)}-{_hms(h.end)} [{h.tier}/{h.level}] "
-              f"{os.path.basename(h.uri)}: {h.text[:100]}")
+        print(
+            f"{i:2d}. {h.score:.3f} {_hms(h.start)}-{_hms(h.end)} [{h.tier}/{h.level}] "
+            f"{os.path.basename(h.uri)}: {h.text[:100]}"
+        )
     return 0
 
 
@@ -118,16 +131,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
         # The moments the answer cites; an abstained answer cites none (its text names the nearest candidates).
         cited = data["citations"] if "citations" in data else data.get("evidence", [])[:5]
         for ev in cited:
-            print(f"  - {os.path.basename(ev['uri'])} {_hms(ev['start'])}-{_hms(ev['end'])} [{ev['tier']}] "
-                  f"{_printable(ev['text'][:80])}")
+            print(
+                f"  - {os.path.basename(ev['uri'])} {_hms(ev['start'])}-{_hms(ev['end'])} [{ev['tier']}] "
+                f"{_printable(ev['text'][:80])}"
+            )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import importlib
 
-    text, _ = importlib.import_module("query.eval").run_cli(_open(args), args.dataset, max_steps=args.max_steps,
-                                                             as_json=args.json)
+    text, _ = importlib.import_module("query.eval").run_cli(
+        _open(args), args.dataset, max_steps=args.max_steps, as_json=args.json
+    )
     print(text)
     return 0
 
@@ -137,8 +153,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(stats)
         return 0
-    print(f"collection {stats['collection']}: {stats['videos']} videos, "
-          f"{stats['duration_seconds'] / 60:.1f} min ready")
+    print(f"collection {stats['collection']}: {stats['videos']} videos, {stats['duration_seconds'] / 60:.1f} min ready")
     print("segments: " + ", ".join(f"{k} {v}" for k, v in stats["segments"].items()))
     for tier, c in sorted(stats["tiers"].items()):
         print(f"tier {tier}: {c['rows']} rows ({c['pending']} pending)")
@@ -170,8 +185,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     def show(node: dict, depth: int) -> None:
         text = node.get("summary") or node.get("caption") or node.get("transcript") or node.get("ocr") or ""
-        print(f"{'  ' * depth}{node['level']} {node['index']} {_hms(node['start'])}-{_hms(node['end'])} "
-              f"{text[:90]}")
+        print(f"{'  ' * depth}{node['level']} {node['index']} {_hms(node['start'])}-{_hms(node['end'])} {text[:90]}")
         for child in node["children"]:
             show(child, depth + 1)
 
@@ -254,8 +268,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         for p in report["problems"]:
             state = "repaired" if p["repaired"] else "NOT repaired" if args.repair else "found"
             print(f"{p['kind']}: {_printable(p['where'])}: {p['detail']} [{state}]")
-        print(f"{'ok' if report['ok'] else 'problems found'}: " + ", ".join(
-            f"{k} {v}" for k, v in report["checked"].items()), file=sys.stderr)
+        print(
+            f"{'ok' if report['ok'] else 'problems found'}: "
+            + ", ".join(f"{k} {v}" for k, v in report["checked"].items()),
+            file=sys.stderr,
+        )
     return 0 if report["ok"] else 1
 
 
@@ -288,9 +305,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from memindex.server import serve
 
     options = {"config": _ingest_config(args)} if args.no_ocr or args.no_asr else {}
-    serve(args.store, host=args.host, port=args.port, allow=args.allow or [], token_file=args.token_file,
-          mcp_stdio=args.mcp_stdio, ingest_options=options, allowed_hosts=args.allow_host or (),
-          allowed_origins=args.allow_origin or ())
+    serve(
+        args.store,
+        host=args.host,
+        port=args.port,
+        allow=args.allow or [],
+        token_file=args.token_file,
+        mcp_stdio=args.mcp_stdio,
+        ingest_options=options,
+        allowed_hosts=args.allow_host or (),
+        allowed_origins=args.allow_origin or (),
+    )
     return 0
 
 
@@ -310,14 +335,17 @@ def cmd_entities(args: argparse.Namespace) -> int:
     elif args.action == "merge":
         data = index.merge_entities(args.entity, args.sources)
     else:
-        data = index.split_entity(args.entity, mention_ids=args.mention, video=args.video, start=args.start,
-                                  end=args.end, name=args.name)
+        data = index.split_entity(
+            args.entity, mention_ids=args.mention, video=args.video, start=args.start, end=args.end, name=args.name
+        )
     if args.json or args.action != "list":
         _print_json(data)
     else:
         for e in data["entities"]:
-            print(f"{e['id']:5d} {e['kind']:8s} {e['mentions']:5d} mentions {e['videos']:3d} videos  {e['name']}"
-                  + (" *" if e["user_named"] else ""))
+            print(
+                f"{e['id']:5d} {e['kind']:8s} {e['mentions']:5d} mentions {e['videos']:3d} videos  {e['name']}"
+                + (" *" if e["user_named"] else "")
+            )
     return 0
 
 
@@ -335,8 +363,12 @@ def _add_entities(add: Callable[..., argparse.ArgumentParser]) -> None:
     a.add_argument("--query", help="part of a name or alias")
     a.add_argument("--json", action="store_true")
     _store_args(a)
-    for name, help_ in (("show", "one entity with its mentions and facts"), ("rename", "rename (sticks)"),
-                        ("merge", "fold other entities into this one"), ("split", "move mentions to a new entity")):
+    for name, help_ in (
+        ("show", "one entity with its mentions and facts"),
+        ("rename", "rename (sticks)"),
+        ("merge", "fold other entities into this one"),
+        ("split", "move mentions to a new entity"),
+    ):
         a = acts.add_parser(name, help=help_)
         _store_args(a)
         a.add_argument("entity", help="id, speaker label (spk12), name or alias")
@@ -376,12 +408,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ocr", action="store_true", help="skip on-screen text")
     p.add_argument("--no-asr", action="store_true", help="skip speech")
     p.add_argument("--asr-model", help="faster-whisper model name or path ('packaged' = tiny.en offline)")
-    p.add_argument("--executor", metavar="NAME", help="where videos are analyzed: inline (the default), local, "
-                   "ray, or an installed plugin's name")
-    p.add_argument("--workers", type=int, nargs="?", const=0, metavar="N",
-                   help="analyze in N local worker processes (no N: one per core)")
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="analyze as Ray tasks on the cluster at ADDRESS (no ADDRESS: $RAY_ADDRESS, else a local one)")
+    p.add_argument(
+        "--executor",
+        metavar="NAME",
+        help="where videos are analyzed: inline (the default), local, ray, or an installed plugin's name",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="N",
+        help="analyze in N local worker processes (no N: one per core)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="analyze as Ray tasks on the cluster at ADDRESS (no ADDRESS: $RAY_ADDRESS, else a local one)",
+    )
 
     p = add("query", cmd_query, "Search speech, screen text and keyframes; print ranked moments.")
     p.add_argument("text")

@@ -50,12 +50,18 @@ def _gpu() -> str:
 def diagnose(store: str | None, collection: str = "default") -> dict[str, Any]:
     """``{ok, packages, weights, binaries, gpu, store}``; ``ok`` is False when the default pipeline misses a
     package or the store fails its check."""
-    packages = [{"what": w, "module": m, "extra": e, "default": d, "installed": _installed(m)}
-                for w, m, e, d in _PACKAGES]
+    packages = [
+        {"what": w, "module": m, "extra": e, "default": d, "installed": _installed(m)} for w, m, e, d in _PACKAGES
+    ]
     weights = [{"what": w, "package": p, "extra": e, "installed": _installed(p)} for w, p, e in _WEIGHTS]
     binaries = {name: shutil.which(name) for name in ("ffmpeg", "ffprobe", "tesseract")}
-    report: dict[str, Any] = {"packages": packages, "weights": weights, "binaries": binaries, "gpu": _gpu(),
-                              "store": _store_health(store, collection)}
+    report: dict[str, Any] = {
+        "packages": packages,
+        "weights": weights,
+        "binaries": binaries,
+        "gpu": _gpu(),
+        "store": _store_health(store, collection),
+    }
     missing = [p for p in packages if p["default"] and not p["installed"]]
     report["ok"] = not missing and report["store"].get("ok", True)
     return report
@@ -73,8 +79,14 @@ def _store_health(store: str | None, collection: str) -> dict[str, Any]:
             stats = index.stats()
     except MemIndexError as exc:
         return {"path": store, "exists": True, "ok": False, "error": str(exc)}
-    return {"path": store, "exists": True, "ok": check["ok"], "videos": stats["videos"],
-            "problems": check["problems"], "pending_stages": stats.get("pending_stages", {})}
+    return {
+        "path": store,
+        "exists": True,
+        "ok": check["ok"],
+        "videos": stats["videos"],
+        "problems": check["problems"],
+        "pending_stages": stats.get("pending_stages", {}),
+    }
 
 
 def render(report: dict[str, Any]) -> str:

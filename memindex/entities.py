@@ -46,8 +46,11 @@ def add_alias(txn: WriteTxn, entity: Entity, key: str, video_key: str = "") -> N
     """Point ``key`` (in one video, or all) at ``entity``, replacing an older alias of the same key."""
     if not key:
         return
-    row = txn.session.scalar(select(EntityAlias).where(EntityAlias.kind == entity.kind, EntityAlias.key == key,
-                                                       EntityAlias.video_key == video_key))
+    row = txn.session.scalar(
+        select(EntityAlias).where(
+            EntityAlias.kind == entity.kind, EntityAlias.key == key, EntityAlias.video_key == video_key
+        )
+    )
     if row is None:
         txn.session.add(EntityAlias(entity_id=entity.id, kind=entity.kind, key=key, video_key=video_key))
     else:
@@ -138,9 +141,16 @@ def _dedupe_facts(txn: WriteTxn, entity_id: int) -> None:
             s.delete(f)
 
 
-def split_entity(store: Store, ref: str | int, *, mention_ids: Sequence[int] | None = None,
-                 video: str | None = None, start: float | None = None, end: float | None = None,
-                 name: str | None = None) -> dict[str, Any]:
+def split_entity(
+    store: Store,
+    ref: str | int,
+    *,
+    mention_ids: Sequence[int] | None = None,
+    video: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     """Move the chosen mentions (by id, or by video and time span) to a new entity. The split sticks: for a
     speaker each side keeps the centroid of its own turns; for a name split by video, that video's alias
     points at the new entity."""
@@ -159,8 +169,11 @@ def split_entity(store: Store, ref: str | int, *, mention_ids: Sequence[int] | N
         if not (mention_ids or video or start is not None or end is not None):
             raise QueryError("say which mentions to split off (mention ids, a video or a time span)")
         moved = list(s.scalars(q))
-        total = s.scalar(select(EntityMention.id).where(EntityMention.entity_id == ent.id,
-                                                        EntityMention.id.not_in([m.id for m in moved])).limit(1))
+        total = s.scalar(
+            select(EntityMention.id)
+            .where(EntityMention.entity_id == ent.id, EntityMention.id.not_in([m.id for m in moved]))
+            .limit(1)
+        )
         if not moved or total is None:
             raise QueryError("a split needs some mentions on each side")
         new = Entity(kind=ent.kind, name=(name or f"{ent.name} (split)").strip(), user_named=True)
@@ -180,22 +193,35 @@ def _move(txn: WriteTxn, old: Entity, new: Entity, moved: Sequence[EntityMention
         m.entity_id = new.id
         if old.kind == "speaker":
             for model in (Word, Utterance):
-                s.execute(update(model).where(model.video_id == m.video_id, model.speaker == speaker_label(old.id),
-                                              model.start >= m.start - 1e-6, model.end <= m.end + 1e-6)
-                          .values(speaker=speaker_label(new.id)))
+                s.execute(
+                    update(model)
+                    .where(
+                        model.video_id == m.video_id,
+                        model.speaker == speaker_label(old.id),
+                        model.start >= m.start - 1e-6,
+                        model.end <= m.end + 1e-6,
+                    )
+                    .values(speaker=speaker_label(new.id))
+                )
     s.flush()
     if by_video:
         add_alias(txn, new, old.key, by_video)
     add_alias(txn, new, new.key)
     for e in (old, new):
-        embs = s.scalars(select(EntityMention).where(EntityMention.entity_id == e.id,
-                                                     EntityMention.embedding.is_not(None)))
+        embs = s.scalars(
+            select(EntityMention).where(EntityMention.entity_id == e.id, EntityMention.embedding.is_not(None))
+        )
         parts = [(m.embedding, m.end - m.start) for m in embs]
         if parts:
             e.centroid, e.weight = _mean_centroid(parts)
     spans = {(m.video_id, m.start, m.end) for m in moved}
     for f in list(s.scalars(select(Fact).where(Fact.subject_entity_id == old.id))):
         srcs = list(s.scalars(select(FactSource).where(FactSource.fact_id == f.id)))
-        if srcs and all(any(v == src.video_id and a - 1e-6 <= src.start and src.end <= b + 1e-6 or
-                            (by_video and v == src.video_id) for v, a, b in spans) for src in srcs):
+        if srcs and all(
+            any(
+                v == src.video_id and a - 1e-6 <= src.start and src.end <= b + 1e-6 or (by_video and v == src.video_id)
+                for v, a, b in spans
+            )
+            for src in srcs
+        ):
             f.subject_entity_id = new.id

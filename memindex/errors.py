@@ -95,9 +95,7 @@ class MissingDependencyError(MemIndexError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{purpose} needs the package {package!r}; install it with: pip install 'memindex[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the package {package!r}; install it with: pip install 'memindex[{extra}]'")
 
 
 class MediaError(MemIndexError):

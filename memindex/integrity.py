@@ -120,8 +120,9 @@ def _tier_problem(store: Store, s: Session, name: str, generation: int) -> str |
         return f"missing ({len(ids)} vectors in the catalog)" if len(ids) else None
     try:
         header = VectorTier.peek(path, name)
-        tier = VectorTier(path, name, str(header["encoder"]), int(header["dim"]), use_gpu=False,
-                          catalog_id=store.catalog_id)
+        tier = VectorTier(
+            path, name, str(header["encoder"]), int(header["dim"]), use_gpu=False, catalog_id=store.catalog_id
+        )
     except TierDamagedError as exc:
         return exc.message
     if tier.file_generation != generation:
@@ -138,8 +139,7 @@ def _tier_problem(store: Store, s: Session, name: str, generation: int) -> str |
 
 
 def _catalog_tier(s: Session, name: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == name, Doc.vector.is_not(None))
-                     .order_by(Doc.id)).all()
+    rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == name, Doc.vector.is_not(None)).order_by(Doc.id)).all()
     ids = np.array([r[0] for r in rows], np.int64)
     if not rows:
         return ids, np.zeros((0, 0), np.float32)
@@ -190,8 +190,12 @@ def _check_media(store: Store, report: _Report) -> None:
             report.add("temp_file", str(tmp), "left by an interrupted keyframe write", _unlink(tmp, report.repair))
     lost = [p for v, p in frames if status.get(v) == "ready" and not (store.media.root / p).is_file()]
     if lost:
-        report.add("missing_media", str(store.media.root), f"{len(lost)} keyframes named by the catalog are "
-                   f"missing (first: {lost[0]}); re-ingest the video to restore them")
+        report.add(
+            "missing_media",
+            str(store.media.root),
+            f"{len(lost)} keyframes named by the catalog are "
+            f"missing (first: {lost[0]}); re-ingest the video to restore them",
+        )
 
 
 def _unlink(path, repair: bool) -> bool:  # type: ignore[no-untyped-def]

@@ -62,14 +62,18 @@ class ChatResult:
 
     @property
     def tokens(self) -> int:
-        return int(self.usage.get("total_tokens", 0) or
-                   self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0))
+        return int(
+            self.usage.get("total_tokens", 0)
+            or self.usage.get("prompt_tokens", 0) + self.usage.get("completion_tokens", 0)
+        )
 
 
 def image_part(jpeg: bytes) -> dict[str, Any]:
     """A chat message content part carrying a JPEG inline (the ``image_url`` data-URL form)."""
-    return {"type": "image_url",
-            "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")}}
+    return {
+        "type": "image_url",
+        "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")},
+    }
 
 
 class ChatClient:
@@ -85,10 +89,20 @@ class ChatClient:
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/"), headers=headers, timeout=cfg.timeout)
 
-    def chat(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
-             max_tokens: int | None = None, **extra: Any) -> ChatResult:
-        body: dict[str, Any] = {"model": self.cfg.model, "messages": messages,
-                                "temperature": self.cfg.temperature, **extra}
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        max_tokens: int | None = None,
+        **extra: Any,
+    ) -> ChatResult:
+        body: dict[str, Any] = {
+            "model": self.cfg.model,
+            "messages": messages,
+            "temperature": self.cfg.temperature,
+            **extra,
+        }
         if tools:
             body["tools"] = tools
         if max_tokens:
@@ -115,8 +129,9 @@ class ChatClient:
                 return cast(dict[str, Any], resp.json())
             except ValueError as exc:
                 raise LLMError(f"LLM endpoint answered non-JSON: {resp.text[:200]!r}") from exc
-        raise LLMError(f"LLM endpoint {self.cfg.base_url} failed after {self.cfg.max_retries + 1} "
-                       f"attempts: {last}") from last
+        raise LLMError(
+            f"LLM endpoint {self.cfg.base_url} failed after {self.cfg.max_retries + 1} attempts: {last}"
+        ) from last
 
     def close(self) -> None:
         self._http.close()

@@ -66,8 +66,7 @@ class MediaCache:
         return self.resolve(relpath).read_bytes()
 
     def remove_video(self, video_id: str) -> None:
-        shutil.rmtree(self._video_dir(video_id), ignore_errors=False) if self._video_dir(
-            video_id).exists() else None
+        shutil.rmtree(self._video_dir(video_id), ignore_errors=False) if self._video_dir(video_id).exists() else None
 
     def video_ids(self) -> set[str]:
         if not self.root.is_dir():

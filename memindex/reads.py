@@ -53,16 +53,30 @@ class Reader:
         self.store = store
 
     def video_dict(self, v: Video, languages: dict[str, float] | None = None) -> dict[str, Any]:
-        return {"id": v.id, "uri": v.uri, "duration": round(v.duration, 3), "status": v.status,
-                "fps": v.fps, "width": v.width, "height": v.height, "codec": v.codec,
-                "has_audio": v.has_audio, "size_bytes": v.size_bytes, "sha256": v.sha256,
-                "languages": languages or {},
-                "error": v.error, "created_at": v.created_at.isoformat() if v.created_at else None}
+        return {
+            "id": v.id,
+            "uri": v.uri,
+            "duration": round(v.duration, 3),
+            "status": v.status,
+            "fps": v.fps,
+            "width": v.width,
+            "height": v.height,
+            "codec": v.codec,
+            "has_audio": v.has_audio,
+            "size_bytes": v.size_bytes,
+            "sha256": v.sha256,
+            "languages": languages or {},
+            "error": v.error,
+            "created_at": v.created_at.isoformat() if v.created_at else None,
+        }
 
     def languages(self, s: Session, video_id: str | None = None) -> dict[str, dict[str, float]]:
         """Seconds of speech per detected language, per video (``{video_id: {lang: seconds}}``)."""
-        q = select(Utterance.video_id, Utterance.language, func.sum(Utterance.end - Utterance.start)).where(
-            Utterance.language.is_not(None)).group_by(Utterance.video_id, Utterance.language)
+        q = (
+            select(Utterance.video_id, Utterance.language, func.sum(Utterance.end - Utterance.start))
+            .where(Utterance.language.is_not(None))
+            .group_by(Utterance.video_id, Utterance.language)
+        )
         if video_id is not None:
             q = q.where(Utterance.video_id == video_id)
         out: dict[str, dict[str, float]] = {}
@@ -84,8 +98,10 @@ class Reader:
             if v is None:
                 raise NotFoundError(f"no video {video_id!r}", video_id=video_id)
             out = self.video_dict(v, self.languages(s, video_id).get(video_id))
-            out["stages"] = {r.stage: {"status": r.status, "model": r.model, "detail": r.detail}
-                             for r in s.scalars(select(StageRun).where(StageRun.video_id == video_id))}
+            out["stages"] = {
+                r.stage: {"status": r.status, "model": r.model, "detail": r.detail}
+                for r in s.scalars(select(StageRun).where(StageRun.video_id == video_id))
+            }
             return out
 
     def resolve_video(self, ref: str) -> str:
@@ -110,28 +126,57 @@ class Reader:
     def transcript(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
         self.video(video_id)
         with self.store.Session() as s:
-            utts = s.scalars(_span(select(Utterance).where(Utterance.video_id == video_id), Utterance,
-                                   start, end).order_by(Utterance.start)).all()
+            utts = s.scalars(
+                _span(select(Utterance).where(Utterance.video_id == video_id), Utterance, start, end).order_by(
+                    Utterance.start
+                )
+            ).all()
             out = []
             for u in utts:
                 words = s.scalars(select(Word).where(Word.utterance_id == u.id).order_by(Word.start)).all()
-                out.append({"video_id": video_id, "start": u.start, "end": u.end, "text": u.text,
-                            "speaker": u.speaker, "words": [
-                                {"start": w.start, "end": w.end, "text": w.text, "prob": round(w.prob, 3),
-                                 "speaker": w.speaker} for w in words]})
+                out.append(
+                    {
+                        "video_id": video_id,
+                        "start": u.start,
+                        "end": u.end,
+                        "text": u.text,
+                        "speaker": u.speaker,
+                        "words": [
+                            {
+                                "start": w.start,
+                                "end": w.end,
+                                "text": w.text,
+                                "prob": round(w.prob, 3),
+                                "speaker": w.speaker,
+                            }
+                            for w in words
+                        ],
+                    }
+                )
             return out
 
     def screen_text(self, video_id: str, start: float | None = None, end: float | None = None) -> list[dict[str, Any]]:
         self.video(video_id)
         with self.store.Session() as s:
-            rows = s.scalars(_span(select(OcrLine).where(OcrLine.video_id == video_id), OcrLine,
-                                   start, end).order_by(OcrLine.start)).all()
-            return [{"video_id": video_id, "start": r.start, "end": r.end, "text": r.text,
-                     "confidence": round(r.confidence, 3), "box": json.loads(r.box) if r.box else None,
-                     "frame_id": r.frame_id} for r in rows]
+            rows = s.scalars(
+                _span(select(OcrLine).where(OcrLine.video_id == video_id), OcrLine, start, end).order_by(OcrLine.start)
+            ).all()
+            return [
+                {
+                    "video_id": video_id,
+                    "start": r.start,
+                    "end": r.end,
+                    "text": r.text,
+                    "confidence": round(r.confidence, 3),
+                    "box": json.loads(r.box) if r.box else None,
+                    "frame_id": r.frame_id,
+                }
+                for r in rows
+            ]
 
-    def frames(self, video_id: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> list[dict[str, Any]]:
+    def frames(
+        self, video_id: str, start: float | None = None, end: float | None = None, n: int | None = None
+    ) -> list[dict[str, Any]]:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
             raise QueryError(f"n must be a positive number of frames, not {n!r}")
         start, end = check_span(start, end)
@@ -146,8 +191,17 @@ class Reader:
         if n is not None and len(rows) > n:
             step = len(rows) / n
             rows = [rows[int(i * step + step / 2)] for i in range(n)]
-        return [{"frame_id": f.id, "video_id": f.video_id, "t": f.t, "width": f.width, "height": f.height,
-                 "path": str(self.store.media.root / f.path)} for f in rows]
+        return [
+            {
+                "frame_id": f.id,
+                "video_id": f.video_id,
+                "t": f.t,
+                "width": f.width,
+                "height": f.height,
+                "path": str(self.store.media.root / f.path),
+            }
+            for f in rows
+        ]
 
     def frame_jpeg(self, frame_id: int) -> bytes:
         with self.store.Session() as s:
@@ -157,10 +211,20 @@ class Reader:
             return self.store.media.read(f.path)
 
     def segment_dict(self, seg: Segment) -> dict[str, Any]:
-        return {"id": seg.id, "video_id": seg.video_id, "level": seg.level, "index": seg.idx,
-                "start": seg.start, "end": seg.end, "parent_id": seg.parent_id, "caption": seg.caption,
-                "transcript": seg.transcript, "ocr": seg.ocr, "summary": seg.summary,
-                "keyframe_id": seg.keyframe_id}
+        return {
+            "id": seg.id,
+            "video_id": seg.video_id,
+            "level": seg.level,
+            "index": seg.idx,
+            "start": seg.start,
+            "end": seg.end,
+            "parent_id": seg.parent_id,
+            "caption": seg.caption,
+            "transcript": seg.transcript,
+            "ocr": seg.ocr,
+            "summary": seg.summary,
+            "keyframe_id": seg.keyframe_id,
+        }
 
     def segment(self, segment_id: int) -> dict[str, Any]:
         with self.store.Session() as s:
@@ -172,15 +236,17 @@ class Reader:
             out["uri"] = v.uri if v else None
             return out
 
-    def browse(self, video_id: str, level: str = "chapter", start: float | None = None,
-               end: float | None = None) -> list[dict[str, Any]]:
+    def browse(
+        self, video_id: str, level: str = "chapter", start: float | None = None, end: float | None = None
+    ) -> list[dict[str, Any]]:
         """Segments of ``level`` in the span, each with its children down to shots."""
         if level not in LEVELS:
             raise QueryError(f"unknown level {level!r}; valid: {list(LEVELS)}")
         self.video(video_id)
         with self.store.Session() as s:
-            segs = s.scalars(_span(select(Segment).where(Segment.video_id == video_id), Segment, start, end)
-                             .order_by(Segment.start)).all()
+            segs = s.scalars(
+                _span(select(Segment).where(Segment.video_id == video_id), Segment, start, end).order_by(Segment.start)
+            ).all()
         children: dict[int | None, list[Segment]] = {}
         for seg in segs:
             children.setdefault(seg.parent_id, []).append(seg)
@@ -198,8 +264,11 @@ class Reader:
             by_status = dict(s.execute(select(Video.status, func.count(Video.id)).group_by(Video.status)).all())
             duration = s.scalar(select(func.sum(Video.duration)).where(Video.status == READY)) or 0.0
             segs = dict(s.execute(select(Segment.level, func.count(Segment.id)).group_by(Segment.level)).all())
-            pending = s.execute(select(StageRun.stage, func.count(StageRun.id))
-                                .where(StageRun.status.in_(("pending", "failed"))).group_by(StageRun.stage)).all()
+            pending = s.execute(
+                select(StageRun.stage, func.count(StageRun.id))
+                .where(StageRun.status.in_(("pending", "failed")))
+                .group_by(StageRun.stage)
+            ).all()
             languages: dict[str, float] = {}
             for per_video in self.languages(s).values():
                 for lang, seconds in per_video.items():
@@ -210,8 +279,14 @@ class Reader:
                 "words": s.scalar(select(func.count(Word.id))) or 0,
                 "ocr_lines": s.scalar(select(func.count(OcrLine.id))) or 0,
             }
-        return {"collection": self.store.collection, "videos": n_videos, "videos_by_status": by_status,
-                "duration_seconds": round(float(duration), 3),
-                "segments": {lvl: int(segs.get(lvl, 0)) for lvl in LEVELS}, "rows": counts,
-                "tiers": self.store.tier_counts(), "pending_stages": {k: int(v) for k, v in pending},
-                "languages": dict(sorted(languages.items(), key=lambda kv: -kv[1]))}
+        return {
+            "collection": self.store.collection,
+            "videos": n_videos,
+            "videos_by_status": by_status,
+            "duration_seconds": round(float(duration), 3),
+            "segments": {lvl: int(segs.get(lvl, 0)) for lvl in LEVELS},
+            "rows": counts,
+            "tiers": self.store.tier_counts(),
+            "pending_stages": {k: int(v) for k, v in pending},
+            "languages": dict(sorted(languages.items(), key=lambda kv: -kv[1])),
+        }

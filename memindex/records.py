@@ -51,8 +51,10 @@ class Video(Record):
         return super().__getattr__(name)
 
     def __repr__(self) -> str:
-        return (f"Video(id={self.get('id')!r}, name={Path(str(self.get('uri', ''))).name!r}, "
-                f"duration={round(float(self.get('duration') or 0), 2)}, status={self.get('status')!r})")
+        return (
+            f"Video(id={self.get('id')!r}, name={Path(str(self.get('uri', ''))).name!r}, "
+            f"duration={round(float(self.get('duration') or 0), 2)}, status={self.get('status')!r})"
+        )
 
 
 class Segment(Record):

@@ -121,9 +121,16 @@ class Searcher:
                 self._cache.popitem(last=False)
         return vec
 
-    def search(self, query: str, *, k: int = 10, tiers: Sequence[str] | None = None,
-               levels: Sequence[str] | None = None, videos: Sequence[str] | None = None,
-               time_range: tuple[float, float] | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        tiers: Sequence[str] | None = None,
+        levels: Sequence[str] | None = None,
+        videos: Sequence[str] | None = None,
+        time_range: tuple[float, float] | None = None,
+    ) -> list[Hit]:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
         cands: dict[int, _Cand] = {}
@@ -161,8 +168,15 @@ class Searcher:
         with self.store.Session() as s:
             return np.array(s.scalars(q).all(), dtype=np.int64)
 
-    def _vector(self, tier: str, query: str, k: int, videos: Sequence[str] | None, tr: tuple[float, float] | None,
-                cands: dict[int, _Cand]) -> None:
+    def _vector(
+        self,
+        tier: str,
+        query: str,
+        k: int,
+        videos: Sequence[str] | None,
+        tr: tuple[float, float] | None,
+        cands: dict[int, _Cand],
+    ) -> None:
         if not self.store.has_vectors(tier):
             return  # nothing embedded (yet): don't load a model to search an empty tier
         try:
@@ -181,8 +195,15 @@ class Searcher:
             c = cands.setdefault(int(doc_id), _Cand())
             c.cosine = max(c.cosine, float(score))
 
-    def _keyword(self, query: str, tiers: Sequence[str], k: int, videos: Sequence[str] | None,
-                 tr: tuple[float, float] | None, cands: dict[int, _Cand]) -> None:
+    def _keyword(
+        self,
+        query: str,
+        tiers: Sequence[str],
+        k: int,
+        videos: Sequence[str] | None,
+        tr: tuple[float, float] | None,
+        cands: dict[int, _Cand],
+    ) -> None:
         words = list(dict.fromkeys(v for w in _WORD.findall(query) for v in spellings(w)))
         text_tiers = [t for t in tiers if t != "visual"]
         if not words or not text_tiers:
@@ -204,16 +225,18 @@ class Searcher:
         PostgreSQL both sides go through ``memindex_unaccent`` when migration 0006 could create it."""
         if self.store.engine.dialect.name == "sqlite":
             q = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-            return ("SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH :q",
-                    " ORDER BY bm25(docs_fts) LIMIT :lim"), {"q": q}
+            return (
+                "SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH :q",
+                " ORDER BY bm25(docs_fts) LIMIT :lim",
+            ), {"q": q}
         cleaned = [c for c in (re.sub(r"[^\w]", "", w) for w in words) if c]
         if not cleaned:
             return None, {}
-        doc, query = ("memindex_unaccent(d.text)", "memindex_unaccent(:q)") if self._pg_unaccent() else (
-            "d.text", ":q")
+        doc, query = ("memindex_unaccent(d.text)", "memindex_unaccent(:q)") if self._pg_unaccent() else ("d.text", ":q")
         vec, tsq = f"to_tsvector('simple', {doc})", f"to_tsquery('simple', {query})"
-        return (f"SELECT d.id FROM docs d WHERE {vec} @@ {tsq}",
-                f" ORDER BY ts_rank({vec}, {tsq}) DESC LIMIT :lim"), {"q": " | ".join(cleaned)}
+        return (f"SELECT d.id FROM docs d WHERE {vec} @@ {tsq}", f" ORDER BY ts_rank({vec}, {tsq}) DESC LIMIT :lim"), {
+            "q": " | ".join(cleaned)
+        }
 
     def _pg_unaccent(self) -> bool:
         if self._unaccent is None:
@@ -223,12 +246,16 @@ class Searcher:
         return self._unaccent
 
     # -- scoring ---------------------------------------------------------------------------------------
-    def _hydrate(self, cands: dict[int, _Cand], q: QueryShape, videos: Sequence[str] | None,
-                 tr: tuple[float, float] | None) -> list[Hit]:
+    def _hydrate(
+        self, cands: dict[int, _Cand], q: QueryShape, videos: Sequence[str] | None, tr: tuple[float, float] | None
+    ) -> list[Hit]:
         if not cands:
             return []
-        sel = (select(Doc, Video.uri, Video.created_at).join(Video, Video.id == Doc.video_id)
-               .where(Doc.id.in_(list(cands)), Video.status == READY))
+        sel = (
+            select(Doc, Video.uri, Video.created_at)
+            .join(Video, Video.id == Doc.video_id)
+            .where(Doc.id.in_(list(cands)), Video.status == READY)
+        )
         if videos:
             sel = sel.where(Doc.video_id.in_(list(videos)))
         if tr:
@@ -256,7 +283,8 @@ class Searcher:
         if not self._quality:
             return set()
         sql = text("SELECT id FROM utterances WHERE quality = 'low' AND id IN :ids").bindparams(
-            bindparam("ids", expanding=True))
+            bindparam("ids", expanding=True)
+        )
         return set(s.execute(sql, {"ids": utterance_ids}).scalars())
 
     def _attach_keyframe(self, hit: Hit) -> None:
@@ -271,11 +299,15 @@ class Searcher:
             else:
                 frame = None
             if frame is None:
-                frame = s.scalars(select(Frame).where(Frame.video_id == hit.video_id)
-                                  .order_by(func.abs(Frame.t - mid)).limit(1)).first()
+                frame = s.scalars(
+                    select(Frame).where(Frame.video_id == hit.video_id).order_by(func.abs(Frame.t - mid)).limit(1)
+                ).first()
         if frame is not None:
-            hit.keyframe = {"frame_id": frame.id, "t": round(frame.t, 3),
-                            "path": str(self.store.media.root / frame.path)}
+            hit.keyframe = {
+                "frame_id": frame.id,
+                "t": round(frame.t, 3),
+                "path": str(self.store.media.root / frame.path),
+            }
 
 
 def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
@@ -287,8 +319,19 @@ def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
         score, signals = fuse(q, doc.tier, c.cosine, doc.text)
     if c.bm25_rank is not None:
         signals["bm25_rank"] = c.bm25_rank
-    return Hit(video_id=doc.video_id, uri=uri, start=doc.start, end=doc.end, level=level, tier=doc.tier.split(
-        ".")[0], modality=modality, score=score, text=doc.text, doc_id=doc.id, signals=signals)
+    return Hit(
+        video_id=doc.video_id,
+        uri=uri,
+        start=doc.start,
+        end=doc.end,
+        level=level,
+        tier=doc.tier.split(".")[0],
+        modality=modality,
+        score=score,
+        text=doc.text,
+        doc_id=doc.id,
+        signals=signals,
+    )
 
 
 def _attach_confidence(hits: list[Hit], ranked: list[Hit]) -> None:
@@ -358,8 +401,9 @@ def _tiers(tiers: Sequence[str] | None, levels: Sequence[str] | None) -> list[st
     return list(dict.fromkeys(expanded))
 
 
-def _sql_filters(tiers: Sequence[str], videos: Sequence[str] | None,
-                 tr: tuple[float, float] | None) -> tuple[str, dict[str, object]]:
+def _sql_filters(
+    tiers: Sequence[str], videos: Sequence[str] | None, tr: tuple[float, float] | None
+) -> tuple[str, dict[str, object]]:
     params: dict[str, object] = {f"t{i}": t for i, t in enumerate(tiers)}
     where = " AND d.tier IN (" + ", ".join(f":t{i}" for i in range(len(tiers))) + ")"
     if videos:

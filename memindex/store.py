@@ -69,9 +69,19 @@ class WriteTxn:
         """Insert searchable docs; ``vectors`` None leaves them pending (e.g. no CLIP weights yet)."""
         first = self._allocate(len(rows))
         vecs = None if vectors is None else np.asarray(vectors, np.float32)
-        docs = [{"id": first + i, "video_id": row.video_id, "tier": tier, "ref_id": row.ref_id, "start": row.start,
-                 "end": row.end, "text": row.text, "vector": None if vecs is None else vecs[i].tobytes()}
-                for i, row in enumerate(rows)]
+        docs = [
+            {
+                "id": first + i,
+                "video_id": row.video_id,
+                "tier": tier,
+                "ref_id": row.ref_id,
+                "start": row.start,
+                "end": row.end,
+                "text": row.text,
+                "vector": None if vecs is None else vecs[i].tobytes(),
+            }
+            for i, row in enumerate(rows)
+        ]
         self.session.flush()  # rows the docs point at first
         if docs:  # one multi-row INSERT, no ORM object per doc (the write path's throughput: benchmarks/)
             self.session.execute(cast(Table, Doc.__table__).insert(), docs)
@@ -97,8 +107,9 @@ class WriteTxn:
     def set_vectors(self, tier: str, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Fill pending docs' vectors (backfill)."""
         for doc_id, vec in zip(ids, vectors, strict=True):
-            self.session.execute(update(Doc).where(Doc.id == doc_id).values(
-                vector=np.asarray(vec, np.float32).tobytes()))
+            self.session.execute(
+                update(Doc).where(Doc.id == doc_id).values(vector=np.asarray(vec, np.float32).tobytes())
+            )
         self.added.setdefault(tier, []).append((np.asarray(ids, np.int64), np.asarray(vectors, np.float32)))
 
     def remove_docs(self, where: ColumnElement[bool]) -> None:
@@ -118,23 +129,33 @@ class Store:
     ``read_only`` None opens read-only when the folder is not writable (a read-only mount or a copy on
     read-only media); writes then raise ``ReadOnlyStoreError``."""
 
-    def __init__(self, root: str | Path, *, config: StoreConfig | None = None, collection: str = "default",
-                 catalog_url: str | None = None, create: bool = True, read_only: bool | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        config: StoreConfig | None = None,
+        collection: str = "default",
+        catalog_url: str | None = None,
+        create: bool = True,
+        read_only: bool | None = None,
+    ) -> None:
         if not _COLLECTION.match(collection):
             raise ConfigError(f"invalid collection name {collection!r} (letters, digits, '_', '.', '-')")
         self.root = _store_root(root)
         self.collection = collection
         self.dir = self.root / "collections" / collection
-        self.read_only = bool(read_only) if read_only is not None else _unwritable(self.dir if self.dir.exists()
-                                                                                    else self.root)
+        self.read_only = (
+            bool(read_only) if read_only is not None else _unwritable(self.dir if self.dir.exists() else self.root)
+        )
         self._open_dir(create)
         shared = catalog_url or os.environ.get("MEMINDEX_CATALOG_URL")
         self._check_catalog_file(shared)
         self.config = self._settle_config(config)
         BACKENDS.get(self.config.tiers.name)  # an unknown vector backend fails here, listing the valid ones
         catalog = self.dir / "catalog.sqlite"
-        self.catalog_url = shared or sqlite_url(catalog, read_only=self.read_only,
-                                                immutable=self.read_only and _unwritable(self.dir))
+        self.catalog_url = shared or sqlite_url(
+            catalog, read_only=self.read_only, immutable=self.read_only and _unwritable(self.dir)
+        )
         schema = collection_schema(collection) if shared and not shared.startswith("sqlite") else None
         self.engine = make_engine(self.catalog_url, schema=schema, read_only=self.read_only)
         where = str(catalog) if not shared else f"{_redact(shared)} (collection {collection})"
@@ -154,8 +175,9 @@ class Store:
             if not create:
                 raise StoreError(f"no collection {self.collection!r} in this store", path=str(self.root))
             if self.read_only:
-                raise ReadOnlyStoreError(f"no collection {self.collection!r} in this read-only store",
-                                         path=str(self.root))
+                raise ReadOnlyStoreError(
+                    f"no collection {self.collection!r} in this read-only store", path=str(self.root)
+                )
             try:
                 self.dir.mkdir(parents=True)
             except OSError as exc:
@@ -170,14 +192,17 @@ class Store:
         catalog = self.dir / "catalog.sqlite"
         empty = not catalog.exists() or catalog.stat().st_size == 0
         media = self.dir / "media"
-        has_data = any((self.dir / "tiers").glob("*.faiss")) or (media.is_dir() and any(
-            p.is_dir() for p in media.iterdir()))
+        has_data = any((self.dir / "tiers").glob("*.faiss")) or (
+            media.is_dir() and any(p.is_dir() for p in media.iterdir())
+        )
         if empty and has_data:
             state = "missing" if not catalog.exists() else "empty (0 bytes)"
             raise CorruptStoreError(
                 f"the catalog is {state} but this collection still has tier files and keyframes: its records "
                 "are lost. Restore catalog.sqlite from a backup, or move this collection folder away and "
-                "ingest again", path=str(catalog))
+                "ingest again",
+                path=str(catalog),
+            )
         if empty and self.read_only:
             raise ReadOnlyStoreError("no catalog in this read-only store", path=str(catalog))
 
@@ -187,8 +212,7 @@ class Store:
             meta = {m.key: m.value for m in s.scalars(select(StoreMeta))}
             owner = meta.get("collection")
             if owner is not None and owner != self.collection:
-                raise ConfigError(f"this catalog belongs to collection {owner!r}, not {self.collection!r}",
-                                  path=where)
+                raise ConfigError(f"this catalog belongs to collection {owner!r}, not {self.collection!r}", path=where)
             if owner is None and not self.read_only:
                 s.add(StoreMeta(key="collection", value=self.collection))
         return meta.get("catalog_id", "")
@@ -217,7 +241,8 @@ class Store:
                 raise CorruptStoreError(
                     f"the store's config cannot be read ({exc}); restore it, or write it again with the "
                     "encoders the store was built with (docs/architecture.md, 'Store config')",
-                    path=str(path)) from exc
+                    path=str(path),
+                ) from exc
             if asked is not None:
                 asked.check_compatible(saved)
                 return asked
@@ -285,8 +310,17 @@ class Store:
 
     def _open_tier(self, name: str, encoder: str, dim: int, *, load: bool) -> VectorBackend:
         """The tier in the configured backend; huge files are checked quickly here, in full by ``check``."""
-        return open_backend(self.config.tiers, self.dir / "tiers", name, encoder, dim, catalog_id=self.catalog_id,
-                            load=load, verify="quick", source=lambda ids: self._exact_vectors(ids, dim))
+        return open_backend(
+            self.config.tiers,
+            self.dir / "tiers",
+            name,
+            encoder,
+            dim,
+            catalog_id=self.catalog_id,
+            load=load,
+            verify="quick",
+            source=lambda ids: self._exact_vectors(ids, dim),
+        )
 
     def _exact_vectors(self, ids: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
         """Catalog vectors of ``ids`` (for exact re-ranking of quantised candidates); deleted ids drop out."""
@@ -304,8 +338,9 @@ class Store:
         """Make the tier hold exactly the catalog's vectors: membership first, then content (a vector whose
         bytes differ from its catalog row is replaced)."""
         with self.Session() as s:
-            want = np.array(s.scalars(select(Doc.id).where(Doc.tier == tier.name, Doc.vector.is_not(None))).all(),
-                            dtype=np.int64)
+            want = np.array(
+                s.scalars(select(Doc.id).where(Doc.tier == tier.name, Doc.vector.is_not(None))).all(), dtype=np.int64
+            )
             have = tier.ids()
             stale = np.setdiff1d(have, want)
             tier.remove(stale)
@@ -316,8 +351,13 @@ class Store:
                 ids, vecs = _catalog_vectors(s, chunk, tier.dim)
                 tier.add(ids, vecs)
         if len(stale) or len(missing):
-            log.info("tier %s reconciled with the catalog: -%d +%d (%d with other content)", tier.name,
-                     len(stale), len(missing), len(wrong))
+            log.info(
+                "tier %s reconciled with the catalog: -%d +%d (%d with other content)",
+                tier.name,
+                len(stale),
+                len(missing),
+                len(wrong),
+            )
 
     def _differing(self, s: Session, tier: VectorBackend, common: np.ndarray) -> np.ndarray:
         """Ids among ``common`` whose tier vector is not their catalog vector."""
@@ -422,8 +462,12 @@ class Store:
             faults.point("media.remove")
             self.media.remove_video(video_id)
         except OSError as exc:  # the delete is committed; the next open or check sweeps the orphan folder
-            log.warning("video %s deleted, but its keyframes could not be removed yet (%s); they are removed "
-                        "when the store is next opened", video_id, exc.strerror or exc)
+            log.warning(
+                "video %s deleted, but its keyframes could not be removed yet (%s); they are removed "
+                "when the store is next opened",
+                video_id,
+                exc.strerror or exc,
+            )
 
     def collect_garbage(self) -> None:
         """Recovery after a crash: drop cached media of videos the catalog no longer holds (a delete killed
@@ -487,20 +531,27 @@ def _tier_chunks(s: Session, tier: str, dim: int, size: int = 65536) -> Iterator
     """A tier's catalog vectors in id order, ``size`` at a time (keyset pagination on the primary key)."""
     last = 0
     while True:
-        rows = s.execute(select(Doc.id, Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id > last)
-                         .order_by(Doc.id).limit(size)).all()
+        rows = s.execute(
+            select(Doc.id, Doc.vector)
+            .where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id > last)
+            .order_by(Doc.id)
+            .limit(size)
+        ).all()
         if not rows:
             return
         last = rows[-1][0]
-        yield (np.array([r[0] for r in rows], np.int64),
-               np.frombuffer(b"".join(bytes(r[1] or b"") for r in rows), np.float32).reshape(len(rows), dim))
+        yield (
+            np.array([r[0] for r in rows], np.int64),
+            np.frombuffer(b"".join(bytes(r[1] or b"") for r in rows), np.float32).reshape(len(rows), dim),
+        )
 
 
 def _tier_sample(s: Session, tier: str, dim: int, total: int, want: int = 262144) -> np.ndarray:
     """About ``want`` of a tier's catalog vectors, spread over it (every n-th id), to train an index on."""
     step = max(1, total // want)
-    rows = s.scalars(select(Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id % step == 0)
-                     .limit(want)).all()
+    rows = s.scalars(
+        select(Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None), Doc.id % step == 0).limit(want)
+    ).all()
     if len(rows) < min(total, want) // 2:  # the tier's ids fall on few multiples of step: take the first ones
         rows = s.scalars(select(Doc.vector).where(Doc.tier == tier, Doc.vector.is_not(None)).limit(want)).all()
     return np.frombuffer(b"".join(bytes(r) for r in rows if r), np.float32).reshape(len(rows), dim)

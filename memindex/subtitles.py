@@ -22,8 +22,10 @@ def _cue_text(u: dict[str, Any]) -> str:
 
 
 def to_srt(utterances: Sequence[dict[str, Any]]) -> str:
-    cues = [f"{i}\n{_stamp(u['start'], ',')} --> {_stamp(u['end'], ',')}\n{_cue_text(u)}\n"
-            for i, u in enumerate(utterances, 1)]
+    cues = [
+        f"{i}\n{_stamp(u['start'], ',')} --> {_stamp(u['end'], ',')}\n{_cue_text(u)}\n"
+        for i, u in enumerate(utterances, 1)
+    ]
     return "\n".join(cues)
 
 

@@ -23,13 +23,19 @@ from memindex.vectors.tierfile import EAGER_CRC_BYTES, TierDamagedError, check_b
 if TYPE_CHECKING:
     from memindex.config import TierBackendConfig
 
-__all__ = ["VectorTier", "TierDamagedError", "choose_factory", "factory_rank", "TEXT_TIERS", "tier_names",
-           "open_file_tier"]
+__all__ = [
+    "VectorTier",
+    "TierDamagedError",
+    "choose_factory",
+    "factory_rank",
+    "TEXT_TIERS",
+    "tier_names",
+    "open_file_tier",
+]
 
 log = logging.getLogger(__name__)
 
-TEXT_TIERS = ("speech", "screen", "episodic.shot", "episodic.event", "episodic.chapter", "episodic.video",
-              "semantic")
+TEXT_TIERS = ("speech", "screen", "episodic.shot", "episodic.event", "episodic.chapter", "episodic.video", "semantic")
 
 
 def factory_rank(factory: str) -> int:
@@ -77,9 +83,21 @@ class VectorTier:
     ``memindex.vectors.tierfile``); ``source`` gives exact catalog vectors for re-ranking PQ candidates.
     ``use_gpu`` is accepted for older callers; GPU search is the ``faiss-gpu`` backend."""
 
-    def __init__(self, path: Path, name: str, encoder: str, dim: int, *, use_gpu: bool = False,
-                 catalog_id: str | None = None, load: bool = True, verify: str = "full",
-                 source: VectorSource | None = None, nprobe: int = NPROBE, rerank: int = RERANK) -> None:
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        encoder: str,
+        dim: int,
+        *,
+        use_gpu: bool = False,
+        catalog_id: str | None = None,
+        load: bool = True,
+        verify: str = "full",
+        source: VectorSource | None = None,
+        nprobe: int = NPROBE,
+        rerank: int = RERANK,
+    ) -> None:
         self.path, self.name, self.encoder, self.dim = path, name, encoder, dim
         self.catalog_id = catalog_id
         self.generation = -1
@@ -187,8 +205,14 @@ class VectorTier:
     def save(self, generation: int) -> None:
         """Write the whole tier to a temporary file, fsync it, and rename it over the old one."""
         self._thaw()  # a mapped index would be written as a reference to its file
-        header = {"encoder": self.encoder, "dim": self.dim, "generation": generation, "factory": self.factory,
-                  "ntotal": self.ntotal, "catalog_id": self.catalog_id}
+        header = {
+            "encoder": self.encoder,
+            "dim": self.dim,
+            "generation": generation,
+            "factory": self.factory,
+            "ntotal": self.ntotal,
+            "catalog_id": self.catalog_id,
+        }
         write_tier_file(self.path, self._cpu_index(), header)
         self.generation = self.file_generation = generation
 
@@ -211,8 +235,11 @@ class VectorTier:
         if ivf is None:
             return np.asarray(faiss.vector_to_array(self.index.id_map), np.int64)
         lists = ivf.invlists
-        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-                 for i in range(ivf.nlist) if lists.list_size(i)]
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+            for i in range(ivf.nlist)
+            if lists.list_size(i)
+        ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
@@ -306,8 +333,11 @@ class VectorTier:
         faiss = _faiss()
         sel = None if subset is None else faiss.IDSelectorBatch(np.ascontiguousarray(subset, dtype=np.int64))
         if "IVF" in self.factory:
-            params = faiss.SearchParametersIVF(nprobe=self.nprobe) if sel is None else \
-                faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
+            params = (
+                faiss.SearchParametersIVF(nprobe=self.nprobe)
+                if sel is None
+                else faiss.SearchParametersIVF(sel=sel, nprobe=self.nprobe)
+            )
         else:
             params = None if sel is None else faiss.SearchParameters(sel=sel)
         scores, ids = self.index.search(q, k, params=params)
@@ -334,9 +364,28 @@ def _fd_path(fh: BinaryIO, path: Path) -> str:
     return proc if os.path.exists(proc) else str(path)
 
 
-def open_file_tier(tiers_dir: Path, name: str, encoder: str, dim: int, *, config: TierBackendConfig,
-                   catalog_id: str | None, load: bool = True, verify: str = "quick",
-                   source: VectorSource | None = None) -> VectorTier:
+def open_file_tier(
+    tiers_dir: Path,
+    name: str,
+    encoder: str,
+    dim: int,
+    *,
+    config: TierBackendConfig,
+    catalog_id: str | None,
+    load: bool = True,
+    verify: str = "quick",
+    source: VectorSource | None = None,
+) -> VectorTier:
     """The ``faiss`` backend: ``<tiers_dir>/<name>.faiss``, searched on the CPU."""
-    return VectorTier(tiers_dir / f"{name}.faiss", name, encoder, dim, catalog_id=catalog_id, load=load,
-                      verify=verify, source=source, nprobe=config.nprobe, rerank=config.rerank)
+    return VectorTier(
+        tiers_dir / f"{name}.faiss",
+        name,
+        encoder,
+        dim,
+        catalog_id=catalog_id,
+        load=load,
+        verify=verify,
+        source=source,
+        nprobe=config.nprobe,
+        rerank=config.rerank,
+    )

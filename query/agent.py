@@ -57,8 +57,15 @@ class Step:
     sufficiency: dict | None = None
 
     def to_dict(self) -> dict:
-        out = {"type": "step", "index": self.index, "tool": self.tool, "arguments": self.arguments,
-               "count": self.count, "seconds": round(self.seconds, 4), "tokens": self.tokens}
+        out = {
+            "type": "step",
+            "index": self.index,
+            "tool": self.tool,
+            "arguments": self.arguments,
+            "count": self.count,
+            "seconds": round(self.seconds, 4),
+            "tokens": self.tokens,
+        }
         if self.error:
             out["error"] = self.error
         if self.sufficiency:
@@ -82,10 +89,16 @@ class Answer:
     support: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"answer": self.answer, "confidence": round(self.confidence, 3), "abstained": self.abstained,
-                "citations": [e.to_dict() for e in self.citations], "support": self.support,
-                "evidence": [e.to_dict() for e in self.evidence], "trace": [s.to_dict() for s in self.trace],
-                "cost": self.cost}
+        return {
+            "answer": self.answer,
+            "confidence": round(self.confidence, 3),
+            "abstained": self.abstained,
+            "citations": [e.to_dict() for e in self.citations],
+            "support": self.support,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "trace": [s.to_dict() for s in self.trace],
+            "cost": self.cost,
+        }
 
 
 @dataclass
@@ -126,8 +139,12 @@ class State:
         for e in items:
             if e.source != "search" and e.score == 0.0 and e.text:
                 e.score = 0.4 * coverage(list(self.plan.terms), e.text)  # reads: scored by the key terms
-            if self.plan.phrases and e.text and "phrase" not in e.signals and any(
-                    _flat(ph) in _flat(e.text) for ph in self.plan.phrases):
+            if (
+                self.plan.phrases
+                and e.text
+                and "phrase" not in e.signals
+                and any(_flat(ph) in _flat(e.text) for ph in self.plan.phrases)
+            ):
                 e.score, e.signals["phrase"] = e.score + 0.1, True  # the quoted words, verbatim
             old = self.pool.get(e.key())
             if old is None or e.score > old.score:
@@ -135,8 +152,7 @@ class State:
 
     def ranked(self) -> list[Evidence]:
         chosen = {e.key() for e in self.resolved}
-        rest = sorted((e for e in self.pool.values() if e.key() not in chosen),
-                      key=lambda e: (-e.score, e.start))
+        rest = sorted((e for e in self.pool.values() if e.key() not in chosen), key=lambda e: (-e.score, e.start))
         return [*self.resolved, *rest]
 
 
@@ -164,9 +180,18 @@ class Agent:
             else:
                 yield event
 
-    def _loop(self, question: str, *, max_steps: int = 4, max_seconds: float | None = None,
-              max_tokens: int | None = None, videos: Sequence[str] | None = None, llm: Any = None,
-              budget: Budget | None = None, min_confidence: float | None = None) -> Iterator[Step | Answer | dict]:
+    def _loop(
+        self,
+        question: str,
+        *,
+        max_steps: int = 4,
+        max_seconds: float | None = None,
+        max_tokens: int | None = None,
+        videos: Sequence[str] | None = None,
+        llm: Any = None,
+        budget: Budget | None = None,
+        min_confidence: float | None = None,
+    ) -> Iterator[Step | Answer | dict]:
         if not isinstance(question, str) or not question.strip():
             raise QueryError("the question is empty")
         if min_confidence is not None and not (isinstance(min_confidence, (int, float)) and 0 <= min_confidence <= 1):
@@ -212,9 +237,16 @@ class Agent:
         state.last = result
         state.add(result.items)
         state.verdict = judge(state.plan.terms, state.ranked(), state.plan.phrases)
-        step = Step(index=len(state.trace) + 1, tool=action.tool, arguments=result.arguments,
-                    count=len(result.items), seconds=time.perf_counter() - t0, tokens=action.tokens, error=error,
-                    sufficiency=state.verdict.to_dict())
+        step = Step(
+            index=len(state.trace) + 1,
+            tool=action.tool,
+            arguments=result.arguments,
+            count=len(result.items),
+            seconds=time.perf_counter() - t0,
+            tokens=action.tokens,
+            error=error,
+            sufficiency=state.verdict.to_dict(),
+        )
         state.trace.append(step)
         return step
 
@@ -228,14 +260,29 @@ class Agent:
         else:
             assert draft is not None
             text = draft.text
-        cost = {"steps": state.steps, "seconds": round(state.elapsed(), 4), "tokens": state.tokens,
-                "llm_calls": len([s for s in state.trace if s.tool == "llm"]) + getattr(policy, "calls", 0),
-                "budget": {"max_steps": state.budget.max_steps, "max_seconds": state.budget.max_seconds,
-                           "max_tokens": state.budget.max_tokens}, "stopped": _stopped(state)}
-        return Answer(answer=text, confidence=round(conf, 3), evidence=ranked[:10], trace=state.trace, cost=cost,
-                      plan=state.plan.to_dict(), abstained=abstained,
-                      citations=[] if abstained or draft is None else list(draft.cites),
-                      support={**sup.to_dict(), "threshold": state.min_confidence})
+        cost = {
+            "steps": state.steps,
+            "seconds": round(state.elapsed(), 4),
+            "tokens": state.tokens,
+            "llm_calls": len([s for s in state.trace if s.tool == "llm"]) + getattr(policy, "calls", 0),
+            "budget": {
+                "max_steps": state.budget.max_steps,
+                "max_seconds": state.budget.max_seconds,
+                "max_tokens": state.budget.max_tokens,
+            },
+            "stopped": _stopped(state),
+        }
+        return Answer(
+            answer=text,
+            confidence=round(conf, 3),
+            evidence=ranked[:10],
+            trace=state.trace,
+            cost=cost,
+            plan=state.plan.to_dict(),
+            abstained=abstained,
+            citations=[] if abstained or draft is None else list(draft.cites),
+            support={**sup.to_dict(), "threshold": state.min_confidence},
+        )
 
 
 def _draft(state: State, policy: Any, ranked: list[Evidence]) -> tuple[Draft | None, Support, float]:

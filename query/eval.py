@@ -80,22 +80,38 @@ def answer_ok(expected: str, answer: str, tolerance: float | None = None) -> boo
 def _run_agent(index: Any, item: dict, vid: str, max_steps: int) -> dict:
     t0 = time.perf_counter()
     ans = index.ask(item["question"], max_steps=max_steps, videos=[vid]).to_dict()
-    return {"evidence": ans["evidence"], "answer": ans["answer"], "steps": ans["cost"]["steps"],
-            "tokens": ans["cost"]["tokens"], "seconds": time.perf_counter() - t0, "confidence": ans["confidence"]}
+    return {
+        "evidence": ans["evidence"],
+        "answer": ans["answer"],
+        "steps": ans["cost"]["steps"],
+        "tokens": ans["cost"]["tokens"],
+        "seconds": time.perf_counter() - t0,
+        "confidence": ans["confidence"],
+    }
 
 
 def _run_search(index: Any, item: dict, vid: str, max_steps: int) -> dict:
     t0 = time.perf_counter()
     hits = [h.to_dict() for h in index.search(item["question"], k=10, videos=[vid])]
-    return {"evidence": hits, "answer": hits[0]["text"] if hits else "", "steps": 1, "tokens": 0,
-            "seconds": time.perf_counter() - t0}
+    return {
+        "evidence": hits,
+        "answer": hits[0]["text"] if hits else "",
+        "steps": 1,
+        "tokens": 0,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 METHODS = {"agent": _run_agent, "search": _run_search}
 
 
-def evaluate(index: Any, items: list[dict], *, max_steps: int = 4, methods: tuple[str, ...] = ("agent", "search"),
-             ) -> dict:
+def evaluate(
+    index: Any,
+    items: list[dict],
+    *,
+    max_steps: int = 4,
+    methods: tuple[str, ...] = ("agent", "search"),
+) -> dict:
     rows, skipped = [], []
     for item in items:
         try:
@@ -106,16 +122,20 @@ def evaluate(index: Any, items: list[dict], *, max_steps: int = 4, methods: tupl
         row = {"question": item["question"], "type": item.get("type", "all"), "video": item["video"]}
         for name in methods:
             out = METHODS[name](index, item, vid, max_steps)
-            row[name] = {"hit1": interval_hit(out["evidence"], item, vid, 1),
-                         "hit5": interval_hit(out["evidence"], item, vid, 5),
-                         "iou": round(_top_iou(out["evidence"], item, vid), 3),
-                         "answer_ok": answer_ok(item["answer"], out["answer"], item.get("tolerance"))
-                         if "answer" in item else None,
-                         "steps": out["steps"], "tokens": out["tokens"], "seconds": round(out["seconds"], 4),
-                         "answer": out["answer"][:200]}
+            row[name] = {
+                "hit1": interval_hit(out["evidence"], item, vid, 1),
+                "hit5": interval_hit(out["evidence"], item, vid, 5),
+                "iou": round(_top_iou(out["evidence"], item, vid), 3),
+                "answer_ok": answer_ok(item["answer"], out["answer"], item.get("tolerance"))
+                if "answer" in item
+                else None,
+                "steps": out["steps"],
+                "tokens": out["tokens"],
+                "seconds": round(out["seconds"], 4),
+                "answer": out["answer"][:200],
+            }
         rows.append(row)
-    return {"summary": _summary(rows, methods), "questions": rows, "skipped": skipped,
-            "max_steps": max_steps}
+    return {"summary": _summary(rows, methods), "questions": rows, "skipped": skipped, "max_steps": max_steps}
 
 
 def _summary(rows: list[dict], methods: tuple[str, ...]) -> dict:
@@ -137,20 +157,25 @@ def _summary(rows: list[dict], methods: tuple[str, ...]) -> dict:
                 "answered": len(answered),
                 "steps": round(statistics.fmean(x["steps"] for x in ms), 2) if ms else 0.0,
                 "seconds": round(statistics.fmean(x["seconds"] for x in ms), 4) if ms else 0.0,
-                "tokens": round(statistics.fmean(x["tokens"] for x in ms), 1) if ms else 0.0}
+                "tokens": round(statistics.fmean(x["tokens"] for x in ms), 1) if ms else 0.0,
+            }
     return out
 
 
 def render(report: dict) -> str:
     """A markdown table: one row per question type and method."""
-    lines = ["| type | n | method | hit@1 | hit@5 | mIoU | answer acc | steps | s/question | tokens |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| type | n | method | hit@1 | hit@5 | mIoU | answer acc | steps | s/question | tokens |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for kind, s in report["summary"].items():
         for m in (k for k in s if k != "n"):
             x = s[m]
             acc = "-" if x["answer_acc"] is None else f"{x['answer_acc']:.2f} ({x['answered']})"
-            lines.append(f"| {kind} | {s['n']} | {m} | {x['hit@1']:.2f} | {x['hit@5']:.2f} | {x['mIoU']:.2f} | "
-                         f"{acc} | {x['steps']:.2f} | {x['seconds']:.3f} | {x['tokens']:.0f} |")
+            lines.append(
+                f"| {kind} | {s['n']} | {m} | {x['hit@1']:.2f} | {x['hit@5']:.2f} | {x['mIoU']:.2f} | "
+                f"{acc} | {x['steps']:.2f} | {x['seconds']:.3f} | {x['tokens']:.0f} |"
+            )
     if report["skipped"]:
         lines.append(f"\n{len(report['skipped'])} questions skipped (video not in the store).")
     return "\n".join(lines)

@@ -23,10 +23,18 @@ __all__ = ["LLMPolicy", "prompt", "ANSWER_SCHEMA"]
 
 log = logging.getLogger(__name__)
 
-ANSWER_SCHEMA = {"type": "function", "function": {
-    "name": "answer", "description": "Give the final answer once the evidence is sufficient.",
-    "parameters": {"type": "object", "required": ["answer"], "properties": {
-        "answer": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1}}}}}
+ANSWER_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "answer",
+        "description": "Give the final answer once the evidence is sufficient.",
+        "parameters": {
+            "type": "object",
+            "required": ["answer"],
+            "properties": {"answer": {"type": "string"}, "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
+        },
+    },
+}
 
 
 def prompt(name: str) -> str:
@@ -64,10 +72,16 @@ class LLMPolicy:
         p = state.plan
         self.messages: list[dict[str, Any]] = [
             {"role": "system", "content": prompt("system").format(max_steps=state.budget.max_steps)},
-            {"role": "user", "content": prompt("user").format(
-                question=p.question, videos=", ".join(state.catalog.videos) or "none",
-                tiers=", ".join(t for t in state.catalog.tiers if state.catalog.has(t)) or "none",
-                plan=json.dumps(p.to_dict()))}]
+            {
+                "role": "user",
+                "content": prompt("user").format(
+                    question=p.question,
+                    videos=", ".join(state.catalog.videos) or "none",
+                    tiers=", ".join(t for t in state.catalog.tiers if state.catalog.has(t)) or "none",
+                    plan=json.dumps(p.to_dict()),
+                ),
+            },
+        ]
 
     def next(self, state: State) -> Action | None:
         if self.fallback is not None:
@@ -91,9 +105,16 @@ class LLMPolicy:
         if not result.tool_calls:
             self.final = result.content.strip() or None
             return False
-        self.messages.append({"role": "assistant", "content": result.content or None, "tool_calls": [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-            for c in result.tool_calls]})
+        self.messages.append(
+            {
+                "role": "assistant",
+                "content": result.content or None,
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                    for c in result.tool_calls
+                ],
+            }
+        )
         for call in result.tool_calls:
             if call.name == "answer":
                 self.final = str(call.arguments.get("answer", "")).strip() or None
@@ -106,8 +127,11 @@ class LLMPolicy:
 
     def _reply_open(self, state: State, note: str | None = None) -> None:
         for call in [*([self._open] if self._open else []), *(self._queue if note else [])]:
-            body = {"error": note} if note else (state.last.for_llm(terms=state.plan.terms) if state.last
-                                                 else {"count": 0})
+            body = (
+                {"error": note}
+                if note
+                else (state.last.for_llm(terms=state.plan.terms) if state.last else {"count": 0})
+            )
             self.messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(body)})
         self._open = None
         if note:
@@ -120,14 +144,30 @@ class LLMPolicy:
             result = self.client.chat(self.messages, tools=tools)
         except LLMError as exc:
             log.warning("LLM failed (%s); the deterministic planner takes over", exc)
-            state.trace.append(Step(index=len(state.trace) + 1, tool="llm", arguments={}, count=0,
-                                    seconds=time.perf_counter() - t0, error=str(exc)))
+            state.trace.append(
+                Step(
+                    index=len(state.trace) + 1,
+                    tool="llm",
+                    arguments={},
+                    count=0,
+                    seconds=time.perf_counter() - t0,
+                    error=str(exc),
+                )
+            )
             self.fallback = self._fallback_cls(state)
             return None
         state.tokens += result.tokens
         if tools is None:
-            state.trace.append(Step(index=len(state.trace) + 1, tool="llm", arguments={"final": True}, count=1,
-                                    seconds=time.perf_counter() - t0, tokens=result.tokens))
+            state.trace.append(
+                Step(
+                    index=len(state.trace) + 1,
+                    tool="llm",
+                    arguments={"final": True},
+                    count=1,
+                    seconds=time.perf_counter() - t0,
+                    tokens=result.tokens,
+                )
+            )
         return result
 
     def finish(self, state: State) -> Iterator[Step]:

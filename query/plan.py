@@ -22,9 +22,12 @@ _META = frozenset(
     "exactly right just immediately directly much many long often seconds minutes point place reader narrator "
     "person man woman someone's same other answer answers reply replies respond responds "
     "response caller callers about being explain explains explained describe describes described discuss "
-    "discusses discussed credit credits credited".split())
-_SPEECH = frozenset("say said says speak speaks spoken speaker mention mentioned talk voice hear heard read reads "
-                    "line quote words introduce introduces introduced asks ask call caller answer".split())
+    "discusses discussed credit credits credited".split()
+)
+_SPEECH = frozenset(
+    "say said says speak speaks spoken speaker mention mentioned talk voice hear heard read reads "
+    "line quote words introduce introduces introduced asks ask call caller answer".split()
+)
 _SCREEN = frozenset("screen on-screen title credits written caption sign displayed shown banner".split())
 COARSE = ("video", "chapter", "event")
 FINE = ("shot",)
@@ -67,10 +70,17 @@ class Plan:
     phrases: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {"relation": self.relation, "query": self.query, "terms": list(self.terms),
-                "tiers": list(self.tiers), "levels": [*self.coarse, *self.fine], "target": self.target,
-                "query2": self.query2, "range": list(self.range) if self.range else None,
-                "modality": self.modality}
+        return {
+            "relation": self.relation,
+            "query": self.query,
+            "terms": list(self.terms),
+            "tiers": list(self.tiers),
+            "levels": [*self.coarse, *self.fine],
+            "target": self.target,
+            "query2": self.query2,
+            "range": list(self.range) if self.range else None,
+            "modality": self.modality,
+        }
 
 
 def key_terms(text: str) -> tuple[str, ...]:
@@ -103,12 +113,26 @@ def make_plan(question: str, catalog: Catalog, videos: Sequence[str] | None = No
         base = [modality] + ([] if modality in ("speech", "screen") else [t for t in base if t != modality])
     coarse = tuple(lvl for lvl in COARSE if catalog.has(f"episodic.{lvl}"))
     fine = tuple(lvl for lvl in FINE if catalog.has(f"episodic.{lvl}"))
-    anchor = tmp.anchor if tmp.relation in ("after", "before", "first", "last", "count", "span") else (
-        tmp.target if tmp.relation == "range" else question)
+    anchor = (
+        tmp.anchor
+        if tmp.relation in ("after", "before", "first", "last", "count", "span")
+        else (tmp.target if tmp.relation == "range" else question)
+    )
     phrases = tuple(quoted(question))
     query = _search_text(anchor) if anchor else ""
-    return Plan(question=question, relation=tmp.relation, query=query,
-                terms=key_terms(anchor) if anchor else (), tiers=tuple(base) or ("speech", "screen"),
-                coarse=coarse, fine=fine, target=tmp.target, target_terms=key_terms(tmp.target),
-                query2=_search_text(tmp.anchor2) if tmp.anchor2 else "", range=tmp.range,
-                videos=tuple(videos) if videos else None, modality=modality, phrases=phrases)
+    return Plan(
+        question=question,
+        relation=tmp.relation,
+        query=query,
+        terms=key_terms(anchor) if anchor else (),
+        tiers=tuple(base) or ("speech", "screen"),
+        coarse=coarse,
+        fine=fine,
+        target=tmp.target,
+        target_terms=key_terms(tmp.target),
+        query2=_search_text(tmp.anchor2) if tmp.anchor2 else "",
+        range=tmp.range,
+        videos=tuple(videos) if videos else None,
+        modality=modality,
+        phrases=phrases,
+    )

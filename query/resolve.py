@@ -34,7 +34,7 @@ def tighten(anchor: Evidence, raw: Sequence[dict], terms: Sequence[str]) -> Evid
     best: tuple[int, float, int, int] | None = None
     for a in hits:
         seen: set[str] = set()
-        for b in hits[hits.index(a):]:
+        for b in hits[hits.index(a) :]:
             seen |= {t for t in terms if matches(words[b]["text"], t)}
             cand = (len(seen), -(words[b]["end"] - words[a]["start"]), a, b)
             if best is None or cand[:2] > best[:2]:
@@ -42,8 +42,9 @@ def tighten(anchor: Evidence, raw: Sequence[dict], terms: Sequence[str]) -> Evid
     assert best is not None
     a, b = best[2], best[3]
     text = " ".join(w["text"].strip() for w in words[a : b + 1])
-    return replace(anchor, start=words[a]["start"], end=words[b]["end"], text=text, level="words", tier="speech",
-                   modality="speech")
+    return replace(
+        anchor, start=words[a]["start"], end=words[b]["end"], text=text, level="words", tier="speech", modality="speech"
+    )
 
 
 def neighbour_words(raw: Sequence[dict], anchor: Evidence, *, after: bool, uri: str) -> Evidence | None:
@@ -66,9 +67,18 @@ def neighbour_words(raw: Sequence[dict], anchor: Evidence, *, after: bool, uri: 
     if not picked:
         return None
     picked.sort(key=lambda w: w["start"])
-    return Evidence(video_id=anchor.video_id, uri=uri, start=picked[0]["start"], end=picked[-1]["end"],
-                    level="words", tier="speech", modality="speech", score=0.0,
-                    text=" ".join(w["text"].strip() for w in picked), source="transcript")
+    return Evidence(
+        video_id=anchor.video_id,
+        uri=uri,
+        start=picked[0]["start"],
+        end=picked[-1]["end"],
+        level="words",
+        tier="speech",
+        modality="speech",
+        score=0.0,
+        text=" ".join(w["text"].strip() for w in picked),
+        source="transcript",
+    )
 
 
 def timeline(items: Sequence[Evidence], anchor: Evidence, *, after: bool) -> Evidence | None:
@@ -104,9 +114,12 @@ def _n(text: str, terms: Sequence[str]) -> int:
     return min(sum(1 for w in words if matches(w, t)) for t in terms)
 
 
-def count_occurrences(items: Sequence[Evidence], terms: Sequence[str],
-                      transcripts: Mapping[str, Sequence[dict]] | None = None,
-                      uris: Mapping[str, str] | None = None) -> tuple[int, list[Evidence]]:
+def count_occurrences(
+    items: Sequence[Evidence],
+    terms: Sequence[str],
+    transcripts: Mapping[str, Sequence[dict]] | None = None,
+    uris: Mapping[str, str] | None = None,
+) -> tuple[int, list[Evidence]]:
     """Occurrences of the key terms, each counted once at its finest level: the words of a transcript read
     (``transcripts``: video id → utterance rows with words) where there is one, else the speech and screen
     rows among ``items``. Segments (video, chapter, event, shot), facts and keyframes never count: they only
@@ -123,8 +136,14 @@ def count_occurrences(items: Sequence[Evidence], terms: Sequence[str],
         n = _n(e.text, terms)
         if n == 0:
             continue
-        dup = next((i for i, (_, m) in enumerate(moments)
-                    if m.video_id == e.video_id and m.tier == e.tier and e.start < m.end - 0.01), None)
+        dup = next(
+            (
+                i
+                for i, (_, m) in enumerate(moments)
+                if m.video_id == e.video_id and m.tier == e.tier and e.start < m.end - 0.01
+            ),
+            None,
+        )
         if dup is None:
             moments.append((n, e))
         elif e.tier == "speech":
@@ -155,5 +174,15 @@ def _spoken(rows: Sequence[dict], terms: Sequence[str], vid: str, uri: str) -> l
 
 
 def _mention(vid: str, uri: str, u: dict, start: float, end: float, level: str) -> Evidence:
-    return Evidence(video_id=vid, uri=uri, start=start, end=end, level=level, tier="speech", modality="speech",
-                    score=0.0, text=u["text"].strip(), source="transcript")
+    return Evidence(
+        video_id=vid,
+        uri=uri,
+        start=start,
+        end=end,
+        level=level,
+        tier="speech",
+        modality="speech",
+        score=0.0,
+        text=u["text"].strip(),
+        source="transcript",
+    )

@@ -45,8 +45,7 @@ class RulePolicy:
         return None
 
 
-def _search(state: State, query: str, *, k: int = 10, tiers=None, levels=None, videos=None,
-            time_range=None) -> Action:
+def _search(state: State, query: str, *, k: int = 10, tiers=None, levels=None, videos=None, time_range=None) -> Action:
     p = state.plan
     args = {"query": query, "tiers": list(tiers or p.tiers), "k": k}
     lv = list(levels) if levels is not None else [*p.coarse, *p.fine]
@@ -125,9 +124,12 @@ def _relative(state: State) -> Strategy:
     if p.target_terms:  # a named target: search for it on the right side of the anchor
         tr = (anchor.end, math.inf) if after else (0.0, anchor.start)
         yield _search(state, " ".join(p.target_terms), videos=[anchor.video_id], time_range=tr)
-        side = [e for e in state.last.items
-                if (e.start >= anchor.end - 0.5 if after else e.end <= anchor.start + 0.5)
-                and e.signals.get("coverage", 0.0) >= 0.99]
+        side = [
+            e
+            for e in state.last.items
+            if (e.start >= anchor.end - 0.5 if after else e.end <= anchor.start + 0.5)
+            and e.signals.get("coverage", 0.0) >= 0.99
+        ]
         if side:
             top = min(side, key=lambda e: e.start - anchor.end if after else anchor.start - e.end)
             _resolve(state, top, anchor, target_found=True)
@@ -154,8 +156,10 @@ def _resolve(state: State, target: Evidence, anchor: Evidence, target_found: boo
     p = state.plan
     target.score = max(target.score, state.ranked()[0].score if state.pool else 0.0)
     state.resolved = [target, anchor]
-    text = (f"{quote(target, p.target_terms)} [{cite(target)}], right {p.relation} "
-            f"{quote(anchor, p.terms, 12)} [{cite(anchor)}]")
+    text = (
+        f"{quote(target, p.target_terms)} [{cite(target)}], right {p.relation} "
+        f"{quote(anchor, p.terms, 12)} [{cite(anchor)}]"
+    )
     grounds = [(anchor, p.terms), *([(target, p.target_terms)] if target_found else [])]
     state.draft = Draft(text, [target, anchor], grounds=grounds)
 
@@ -169,8 +173,15 @@ def _first_last(state: State) -> Strategy:
             return
         best_cov = max(e.signals.get("coverage", 0.0) for e in items)
         top_score = max(e.score for e in items)
-        _pick(state, [e for e in items if e.signals.get("coverage", 0.0) >= max(0.5, 0.99 * best_cov)
-                      and e.score >= 0.6 * top_score] or items)
+        _pick(
+            state,
+            [
+                e
+                for e in items
+                if e.signals.get("coverage", 0.0) >= max(0.5, 0.99 * best_cov) and e.score >= 0.6 * top_score
+            ]
+            or items,
+        )
         return
     good: list[Evidence] = []
     for vid in p.videos or state.catalog.videos[:3]:
@@ -234,10 +245,20 @@ def _span(state: State) -> Strategy:
     state.resolved = [a, b] if a.key() != b.key() else [a]
     gap = second.start - first.start
     terms = {id(a): p.terms, id(b): key_terms(p.query2 or p.query)}
-    text = (f"about {gap:.0f} seconds ({hms(gap)}) between {quote(first, terms[id(first)], 12)} "
-            f"[{cite(first)}] and {quote(second, terms[id(second)], 12)} [{cite(second)}]")
+    text = (
+        f"about {gap:.0f} seconds ({hms(gap)}) between {quote(first, terms[id(first)], 12)} "
+        f"[{cite(first)}] and {quote(second, terms[id(second)], 12)} [{cite(second)}]"
+    )
     state.draft = Draft(text, list(state.resolved), grounds=[(a, terms[id(a)]), (b, terms[id(b)])])
 
 
-_STRATEGIES = {"locate": _locate, "range": _range, "after": _relative, "before": _relative,
-               "first": _first_last, "last": _first_last, "count": _count, "span": _span}
+_STRATEGIES = {
+    "locate": _locate,
+    "range": _range,
+    "after": _relative,
+    "before": _relative,
+    "first": _first_last,
+    "last": _first_last,
+    "count": _count,
+    "span": _span,
+}

@@ -29,8 +29,12 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"confidence": round(self.confidence, 3), "sufficient": self.sufficient,
-                "signals": {k: round(v, 3) for k, v in self.signals.items()}, "reasons": self.reasons}
+        return {
+            "confidence": round(self.confidence, 3),
+            "sufficient": self.sufficient,
+            "signals": {k: round(v, 3) for k, v in self.signals.items()},
+            "reasons": self.reasons,
+        }
 
 
 def judge(terms: Sequence[str], ranked: Sequence[Evidence], phrases: Sequence[str] = ()) -> Verdict:
@@ -47,8 +51,13 @@ def judge(terms: Sequence[str], ranked: Sequence[Evidence], phrases: Sequence[st
     kinds.discard((top.tier, top.level))
     agreement = min(1.0, len(kinds) / 2)
     confinement = 1.0 if top.duration <= 30 else max(0.0, 1 - (top.duration - 30) / 270)
-    signals = {"coverage": cov, "margin": margin, "agreement": agreement, "confinement": confinement,
-               "score": min(1.0, top.score)}
+    signals = {
+        "coverage": cov,
+        "margin": margin,
+        "agreement": agreement,
+        "confinement": confinement,
+        "score": min(1.0, top.score),
+    }
     conf = sum(WEIGHTS[k] * v for k, v in signals.items())
     reasons = []
     if cov < 0.99:

@@ -15,10 +15,12 @@ _AT = re.compile(rf"\b(after|before|at|around)\s+{_T}", re.I)
 _COUNT = re.compile(r"\bhow\s+(?:many\s+times|often)\b", re.I)
 _FIRST = re.compile(r"\b(?:the\s+)?(first|earliest)(?:\s+time)?\b", re.I)
 _LAST = re.compile(r"\b(?:the\s+)?(last|final|latest)(?:\s+time)?\b", re.I)
-_REL = re.compile(r"\b(?:right\s+|just\s+|immediately\s+|directly\s+)?(after|before|following|preceding|"
-                  r"prior\s+to)\b", re.I)
-_SPAN = re.compile(r"\bhow\s+(?:long|much\s+time|many\s+(?:seconds|minutes))\b.*?\bbetween\b(.+?)\band\b(.+)",
-                   re.I)
+_REL = re.compile(
+    r"\b(?:right\s+|just\s+|immediately\s+|directly\s+)?(after|before|following|preceding|"
+    r"prior\s+to)\b",
+    re.I,
+)
+_SPAN = re.compile(r"\bhow\s+(?:long|much\s+time|many\s+(?:seconds|minutes))\b.*?\bbetween\b(.+?)\band\b(.+)", re.I)
 _QUOTE = re.compile(r"[\"“”]([^\"“”]{3,}?)[\"“”]|(?<!\w)'(.{3,}?)'(?!\w)")
 
 
@@ -58,23 +60,23 @@ def parse_temporal(question: str) -> Temporal | None:
     m = _RANGE.search(q)
     if m:
         a, b = sorted((parse_time(m.group(1)), parse_time(m.group(2))))
-        return Temporal("range", target=_clean(q[: m.start()] + " " + q[m.end():]), range=(a, b))
+        return Temporal("range", target=_clean(q[: m.start()] + " " + q[m.end() :]), range=(a, b))
     m = _AT.search(q)
     if m:
         t, rel = parse_time(m.group(2)), m.group(1).lower()
         rng = {"after": (t, float("inf")), "before": (0.0, t)}.get(rel, (max(0.0, t - 3), t + 3))
-        return Temporal("range", target=_clean(q[: m.start()] + " " + q[m.end():]), range=rng)
+        return Temporal("range", target=_clean(q[: m.start()] + " " + q[m.end() :]), range=rng)
     if _COUNT.search(q):
         return Temporal("count", anchor=_clean(_COUNT.split(q, 1)[1]))
     m = _REL.search(q)
     if m:
         rel = m.group(1).lower()
         rel = "after" if rel in ("after", "following") else "before"
-        return Temporal(rel, anchor=_clean(q[m.end():]), target=_clean(q[: m.start()]))
+        return Temporal(rel, anchor=_clean(q[m.end() :]), target=_clean(q[: m.start()]))
     for pattern, rel in ((_FIRST, "first"), (_LAST, "last")):
         m = pattern.search(q)
         if m:
-            return Temporal(rel, anchor=_clean(q[: m.start()] + " " + q[m.end():]))
+            return Temporal(rel, anchor=_clean(q[: m.start()] + " " + q[m.end() :]))
     return None
 
 

@@ -51,8 +51,7 @@ class Evidence(Hit):
         return max(0.0, self.end - self.start)
 
     def overlaps(self, other: Evidence, slack: float = 0.0) -> bool:
-        return (self.video_id == other.video_id and self.start <= other.end + slack
-                and other.start <= self.end + slack)
+        return self.video_id == other.video_id and self.start <= other.end + slack and other.start <= self.end + slack
 
 
 @dataclass
@@ -68,9 +67,19 @@ class ToolResult:
         question's ``terms``), never the segment descriptions' scaffolding."""
         from query.hygiene import spoken_text
 
-        items = [{"video": os.path.basename(e.uri), "video_id": e.video_id, "start": round(e.start, 2),
-                  "end": round(e.end, 2), "tier": e.tier, "level": e.level, "score": round(e.score, 3),
-                  "text": spoken_text(e, terms, 40)[:chars]} for e in self.items[:limit]]
+        items = [
+            {
+                "video": os.path.basename(e.uri),
+                "video_id": e.video_id,
+                "start": round(e.start, 2),
+                "end": round(e.end, 2),
+                "tier": e.tier,
+                "level": e.level,
+                "score": round(e.score, 3),
+                "text": spoken_text(e, terms, 40)[:chars],
+            }
+            for e in self.items[:limit]
+        ]
         out: dict[str, Any] = {"count": len(self.items), "items": items}
         if self.note:
             out["note"] = self.note
@@ -79,8 +88,9 @@ class ToolResult:
 
 # The agent's tools are rows of the one operations table (memindex/operations.py): the same names,
 # parameters, bounds and descriptions an external agent sees over MCP.
-TOOL_SCHEMAS: list[dict[str, Any]] = [operation(name).function_schema() for name in (
-    "search", "browse", "transcript", "screen_text", "frames", "entity")]
+TOOL_SCHEMAS: list[dict[str, Any]] = [
+    operation(name).function_schema() for name in ("search", "browse", "transcript", "screen_text", "frames", "entity")
+]
 TOOL_NAMES = tuple(s["function"]["name"] for s in TOOL_SCHEMAS)
 
 
@@ -118,53 +128,117 @@ class Toolbox:
     def video_id(self, ref: str) -> str:
         return self.index.reader.resolve_video(ref)
 
-    def search(self, query: str, tiers: list[str] | None = None, levels: list[str] | None = None,
-               videos: list[str] | None = None, time_range: Any = None, k: int = 10, start: float | None = None,
-               end: float | None = None) -> ToolResult:
+    def search(
+        self,
+        query: str,
+        tiers: list[str] | None = None,
+        levels: list[str] | None = None,
+        videos: list[str] | None = None,
+        time_range: Any = None,
+        k: int = 10,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> ToolResult:
         span = _range(time_range, start, end)
         hits = self.index.search(query, k=int(k), tiers=tiers, levels=levels, videos=videos, time_range=span)
         time_range = None if span is None else [span[0], span[1] if math.isfinite(span[1]) else None]
         items = [Evidence.of(h) for h in hits]
-        args = {"query": query, "tiers": tiers, "levels": levels, "videos": videos, "time_range": time_range,
-                "k": k}
+        args = {"query": query, "tiers": tiers, "levels": levels, "videos": videos, "time_range": time_range, "k": k}
         return ToolResult("search", {a: v for a, v in args.items() if v is not None}, items)
 
     def transcript(self, video: str, start: float | None = None, end: float | None = None) -> ToolResult:
         vid = self.video_id(video)
         rows = self.index.transcript(vid, start, end)
-        items = [Evidence(video_id=vid, uri=self.uri(vid), start=u["start"], end=u["end"], level="utterance",
-                          tier="speech", modality="speech", score=0.0, text=u["text"].strip(),
-                          source="transcript", signals={"speaker": u.get("speaker")}) for u in rows]
+        items = [
+            Evidence(
+                video_id=vid,
+                uri=self.uri(vid),
+                start=u["start"],
+                end=u["end"],
+                level="utterance",
+                tier="speech",
+                modality="speech",
+                score=0.0,
+                text=u["text"].strip(),
+                source="transcript",
+                signals={"speaker": u.get("speaker")},
+            )
+            for u in rows
+        ]
         return ToolResult("transcript", {"video": video, "start": start, "end": end}, items, raw=rows)
 
     def screen_text(self, video: str, start: float | None = None, end: float | None = None) -> ToolResult:
         vid = self.video_id(video)
         rows = self.index.screen_text(vid, start, end)
-        items = [Evidence(video_id=vid, uri=self.uri(vid), start=r["start"], end=r["end"], level="frame",
-                          tier="screen", modality="screen_text", score=0.0, text=r["text"],
-                          source="screen_text") for r in rows]
+        items = [
+            Evidence(
+                video_id=vid,
+                uri=self.uri(vid),
+                start=r["start"],
+                end=r["end"],
+                level="frame",
+                tier="screen",
+                modality="screen_text",
+                score=0.0,
+                text=r["text"],
+                source="screen_text",
+            )
+            for r in rows
+        ]
         return ToolResult("screen_text", {"video": video, "start": start, "end": end}, items, raw=rows)
 
-    def frames(self, video: str, start: float | None = None, end: float | None = None,
-               n: int | None = 4) -> ToolResult:
+    def frames(self, video: str, start: float | None = None, end: float | None = None, n: int | None = 4) -> ToolResult:
         vid = self.video_id(video)
         rows = self.index.frames(vid, start, end, n)
-        items = [Evidence(video_id=vid, uri=self.uri(vid), start=f["t"], end=f["t"], level="frame",
-                          tier="visual", modality="visual", score=0.0, text="",
-                          keyframe={"frame_id": f["frame_id"], "t": round(f["t"], 3), "path": f["path"]},
-                          source="frames") for f in rows]
+        items = [
+            Evidence(
+                video_id=vid,
+                uri=self.uri(vid),
+                start=f["t"],
+                end=f["t"],
+                level="frame",
+                tier="visual",
+                modality="visual",
+                score=0.0,
+                text="",
+                keyframe={"frame_id": f["frame_id"], "t": round(f["t"], 3), "path": f["path"]},
+                source="frames",
+            )
+            for f in rows
+        ]
         return ToolResult("frames", {"video": video, "start": start, "end": end, "n": n}, items, raw=rows)
 
-    def browse(self, video: str, level: str = "chapter", time_range: Any = None, start: float | None = None,
-               end: float | None = None, depth: int | None = None, limit: int | None = None) -> ToolResult:
+    def browse(
+        self,
+        video: str,
+        level: str = "chapter",
+        time_range: Any = None,
+        start: float | None = None,
+        end: float | None = None,
+        depth: int | None = None,
+        limit: int | None = None,
+    ) -> ToolResult:
         vid = self.video_id(video)
         span = _range(time_range, start, end)
         tree = self.index.browse(vid, level=level, time_range=span)
         time_range = None if span is None else [span[0], span[1] if math.isfinite(span[1]) else None]
         tree = tree[: int(limit)] if limit else tree
-        items = [Evidence(video_id=vid, uri=self.uri(vid), start=n["start"], end=n["end"], level=n["level"],
-                          tier="episodic", modality="text", score=0.0, text=segment_text(n), source="browse",
-                          signals={"segment_id": n["id"], "children": len(n["children"])}) for n in tree]
+        items = [
+            Evidence(
+                video_id=vid,
+                uri=self.uri(vid),
+                start=n["start"],
+                end=n["end"],
+                level=n["level"],
+                tier="episodic",
+                modality="text",
+                score=0.0,
+                text=segment_text(n),
+                source="browse",
+                signals={"segment_id": n["id"], "children": len(n["children"])},
+            )
+            for n in tree
+        ]
         return ToolResult("browse", {"video": video, "level": level, "time_range": time_range}, items, raw=tree)
 
     def entity(self, name_or_id: str) -> ToolResult:
@@ -177,18 +251,36 @@ class Toolbox:
             return ToolResult("entity", {"name_or_id": name_or_id}, [], note=f"no entity named {name_or_id!r}")
         found = found.to_dict() if hasattr(found, "to_dict") else found
         mentions = _mention_list(found)
-        items = [Evidence(video_id=m["video_id"], uri=self.uri(m["video_id"]), start=m["start"], end=m["end"],
-                          level=m.get("level", "segment"), tier="semantic", modality="semantic",
-                          score=float(m.get("score", 0.0)), text=m.get("text", ""), source="entity")
-                 for m in mentions if {"video_id", "start", "end"} <= set(m)]
+        items = [
+            Evidence(
+                video_id=m["video_id"],
+                uri=self.uri(m["video_id"]),
+                start=m["start"],
+                end=m["end"],
+                level=m.get("level", "segment"),
+                tier="semantic",
+                modality="semantic",
+                score=float(m.get("score", 0.0)),
+                text=m.get("text", ""),
+                source="entity",
+            )
+            for m in mentions
+            if {"video_id", "start", "end"} <= set(m)
+        ]
         return ToolResult("entity", {"name_or_id": name_or_id}, items, raw=[found] if found else [])
 
 
 def segment_text(node: dict) -> str:
     """A browsed segment in the episodic tier's own layout (summary, then labelled sections), so answers
     take its spoken and on-screen parts the same way (``query.hygiene.sections``)."""
-    parts = [node.get("summary") or "", *(f"{label}{node[k]}" for k, label in (
-        ("caption", "Seen: "), ("transcript", "Said: "), ("ocr", "On screen: ")) if node.get(k))]
+    parts = [
+        node.get("summary") or "",
+        *(
+            f"{label}{node[k]}"
+            for k, label in (("caption", "Seen: "), ("transcript", "Said: "), ("ocr", "On screen: "))
+            if node.get(k)
+        ),
+    ]
     return "\n".join(p for p in parts if p)
 
 

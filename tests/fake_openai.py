@@ -23,9 +23,14 @@ __all__ = ["FakeOpenAI"]
 
 
 def completion(message: dict[str, Any], usage: tuple[int, int] = (10, 5)) -> dict[str, Any]:
-    return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": "test",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)}}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": "test",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
+    }
 
 
 class FakeOpenAI:
@@ -39,8 +44,7 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802 (http.server naming)
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append({"path": self.path, "body": body,
-                                      "auth": self.headers.get("Authorization")})
+                fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
                 status, payload, delay = fake._next(body)
                 time.sleep(delay)
                 raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -71,8 +75,11 @@ class FakeOpenAI:
 
     def reply_tool(self, name: str, arguments: dict[str, Any] | str, call_id: str = "call_1") -> None:
         args = arguments if isinstance(arguments, str) else json.dumps(arguments)
-        msg = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}]}
+        msg = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}],
+        }
         self.script.append((200, completion(msg), 0.0))
 
     def fail(self, status: int, times: int = 1) -> None:

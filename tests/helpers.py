@@ -13,8 +13,9 @@ __all__ = ["run_cli", "SHARED"]
 def run_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """The ``memindex`` command as a user runs it (a fresh process, offline model settings)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "memindex.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "memindex.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def _find_shared_media() -> Path:

@@ -35,13 +35,19 @@ def scene_image(scene: Scene, w: int, h: int, t: float, seed: int) -> np.ndarray
     cv2.rectangle(img, (x, y), (x + 50 + 20 * (seed % 4), y + 50), (255, 255, 255), -1)
     if scene.text:
         cv2.rectangle(img, (0, h - 70), (w, h - 10), (0, 0, 0), -1)
-        cv2.putText(img, scene.text, (12, h - 28), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 2,
-                    cv2.LINE_AA)
+        cv2.putText(img, scene.text, (12, h - 28), cv2.FONT_HERSHEY_SIMPLEX, 1.1, (255, 255, 255), 2, cv2.LINE_AA)
     return img
 
 
-def make_video(path: Path, scenes: list[Scene], *, fps: int = 24, size: tuple[int, int] = (480, 270),
-               tone_hz: float | None = None, codec: str = "libx264") -> list[float]:
+def make_video(
+    path: Path,
+    scenes: list[Scene],
+    *,
+    fps: int = 24,
+    size: tuple[int, int] = (480, 270),
+    tone_hz: float | None = None,
+    codec: str = "libx264",
+) -> list[float]:
     """Write the scenes back to back; returns the cut times (seconds). ``tone_hz`` adds a sine track."""
     import av
 

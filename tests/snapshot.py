@@ -17,6 +17,8 @@ _IGNORED = {"id", "ref_id", "created_at", "updated_at", "seconds", "first_seen",
 
 def _ignored(column: str) -> bool:
     return column in _IGNORED or (column.endswith("_id") and column != "video_id")
+
+
 _SKIP_TABLES = {"alembic_version", "store_meta", "tier_state"}
 
 
@@ -43,8 +45,9 @@ def tier_contents(store: Store) -> dict[str, Counter]:
     with store.Session() as s:
         names = set(s.scalars(select(Doc.tier).distinct()).all())
         for name in sorted(names):
-            rows = s.execute(select(Doc.id, Doc.video_id, Doc.start, Doc.end, Doc.text, Doc.vector)
-                             .where(Doc.tier == name)).all()
+            rows = s.execute(
+                select(Doc.id, Doc.video_id, Doc.start, Doc.end, Doc.text, Doc.vector).where(Doc.tier == name)
+            ).all()
             out[name] = Counter((r[1], round(r[2], 6), round(r[3], 6), r[4], r[5]) for r in rows)
             embedded = [(r[0], r[5]) for r in rows if r[5] is not None]
             if not embedded:
@@ -63,5 +66,7 @@ def snapshot(store: Store) -> dict[str, dict[str, Counter]]:
 
 def per_video(snap: dict[str, dict[str, Counter]], video_id: str) -> dict[str, dict[str, Counter]]:
     """The part of a snapshot that belongs to one video (rows whose values include its id)."""
-    return {part: {table: Counter({row: n for row, n in rows.items() if video_id in row})
-                   for table, rows in tables.items()} for part, tables in snap.items()}
+    return {
+        part: {table: Counter({row: n for row, n in rows.items() if video_id in row}) for table, rows in tables.items()}
+        for part, tables in snap.items()
+    }

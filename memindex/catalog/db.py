@@ -117,7 +117,9 @@ def migrate(engine: Engine, where: str, *, read_only: bool = False) -> None:
             raise ReadOnlyStoreError(f"the catalog is read-only: {exc.orig}", path=where) from exc
         raise CorruptStoreError(
             f"the catalog cannot be read ({getattr(exc, 'orig', exc)}); restore it from a backup, or move "
-            "the collection folder away to start an empty one", path=where) from exc
+            "the collection folder away to start an empty one",
+            path=where,
+        ) from exc
 
 
 def _migrate(engine: Engine, where: str, read_only: bool) -> None:
@@ -138,7 +140,9 @@ def _migrate(engine: Engine, where: str, read_only: bool) -> None:
         if current != script.get_current_head() and read_only:
             raise ReadOnlyStoreError(
                 f"the catalog is at schema revision {current!r} and needs migrating to "
-                f"{script.get_current_head()!r}: open it once where it is writable", path=where)
+                f"{script.get_current_head()!r}: open it once where it is writable",
+                path=where,
+            )
         if current != script.get_current_head():
             log.info("migrating catalog %s from %s to %s", where, current, script.get_current_head())
             try:

@@ -44,9 +44,24 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from memindex.catalog.models import Base, Video
 from memindex.errors import NotFoundError, QueryError
 
-__all__ = ["Entity", "EntityMention", "EntityAlias", "Fact", "FactSource", "ENTITY_KINDS", "SEMANTIC_TIER",
-           "normalize", "speaker_label", "parse_speaker_label", "prune_video", "prune_orphans",
-           "resolve_entity", "entity_dict", "list_entities", "semantic_doc_texts"]
+__all__ = [
+    "Entity",
+    "EntityMention",
+    "EntityAlias",
+    "Fact",
+    "FactSource",
+    "ENTITY_KINDS",
+    "SEMANTIC_TIER",
+    "normalize",
+    "speaker_label",
+    "parse_speaker_label",
+    "prune_video",
+    "prune_orphans",
+    "resolve_entity",
+    "entity_dict",
+    "list_entities",
+    "semantic_doc_texts",
+]
 
 ENTITY_KINDS = ("speaker", "face", "name", "term", "topic")
 SEMANTIC_TIER = "semantic"
@@ -160,8 +175,7 @@ def prune_orphans(session: Session) -> None:
     session.execute(delete(Fact).where(~exists().where(FactSource.fact_id == Fact.id)))
     has_mention = exists().where(EntityMention.entity_id == Entity.id)
     in_fact = exists().where(or_(Fact.subject_entity_id == Entity.id, Fact.object_entity_id == Entity.id))
-    session.execute(delete(Entity).where(~Entity.user_named, Entity.merged_into.is_(None), ~has_mention,
-                                         ~in_fact))
+    session.execute(delete(Entity).where(~Entity.user_named, Entity.merged_into.is_(None), ~has_mention, ~in_fact))
 
 
 # -- reads ----------------------------------------------------------------------------------------------
@@ -179,8 +193,7 @@ def resolve_entity(session: Session, ref: str | int) -> Entity:
             ids = session.scalars(select(EntityAlias.entity_id).where(EntityAlias.key == key)).all()
             rows = list(session.scalars(select(Entity).where(Entity.id.in_(set(ids)))))
         if len(rows) > 1:
-            raise QueryError(f"{text!r} names {len(rows)} entities ({', '.join(str(e.id) for e in rows)}); "
-                             "give the id")
+            raise QueryError(f"{text!r} names {len(rows)} entities ({', '.join(str(e.id) for e in rows)}); give the id")
         ent = rows[0] if rows else None
     if ent is None:
         raise NotFoundError(f"no entity {text!r}")
@@ -200,8 +213,14 @@ def live_entity(session: Session, ent: Entity) -> Entity:
 
 
 def _summary(e: Entity, n_mentions: int, n_videos: int) -> dict[str, Any]:
-    out = {"id": e.id, "kind": e.kind, "name": e.name, "user_named": e.user_named, "mentions": n_mentions,
-           "videos": n_videos}
+    out = {
+        "id": e.id,
+        "kind": e.kind,
+        "name": e.name,
+        "user_named": e.user_named,
+        "mentions": n_mentions,
+        "videos": n_videos,
+    }
     if e.kind == "speaker":
         out["label"] = speaker_label(e.id)
     return out
@@ -209,9 +228,12 @@ def _summary(e: Entity, n_mentions: int, n_videos: int) -> dict[str, Any]:
 
 def list_entities(session: Session, kind: str | None = None, query: str | None = None) -> list[dict[str, Any]]:
     """Live entities (no tombstones), most mentioned first; ``query`` matches names and aliases."""
-    q = (select(Entity, func.count(EntityMention.id), func.count(func.distinct(EntityMention.video_id)))
-         .outerjoin(EntityMention, EntityMention.entity_id == Entity.id)
-         .where(Entity.merged_into.is_(None)).group_by(Entity.id))
+    q = (
+        select(Entity, func.count(EntityMention.id), func.count(func.distinct(EntityMention.video_id)))
+        .outerjoin(EntityMention, EntityMention.entity_id == Entity.id)
+        .where(Entity.merged_into.is_(None))
+        .group_by(Entity.id)
+    )
     if kind:
         if kind not in ENTITY_KINDS:
             raise QueryError(f"unknown entity kind {kind!r}; valid: {list(ENTITY_KINDS)}")
@@ -226,18 +248,37 @@ def list_entities(session: Session, kind: str | None = None, query: str | None =
 
 def entity_dict(session: Session, ent: Entity) -> dict[str, Any]:
     """An entity with its aliases, every mention (video, uri, time) and the facts about or naming it."""
-    mentions = session.execute(select(EntityMention, Video.uri).join(Video, Video.id == EntityMention.video_id)
-                               .where(EntityMention.entity_id == ent.id)
-                               .order_by(EntityMention.video_id, EntityMention.start)).all()
+    mentions = session.execute(
+        select(EntityMention, Video.uri)
+        .join(Video, Video.id == EntityMention.video_id)
+        .where(EntityMention.entity_id == ent.id)
+        .order_by(EntityMention.video_id, EntityMention.start)
+    ).all()
     out = _summary(ent, len(mentions), len({m.video_id for m, _ in mentions}))
-    out["aliases"] = sorted({a.key if not a.video_key else f"{a.key} (video {a.video_key})" for a in
-                             session.scalars(select(EntityAlias).where(EntityAlias.entity_id == ent.id))})
+    out["aliases"] = sorted(
+        {
+            a.key if not a.video_key else f"{a.key} (video {a.video_key})"
+            for a in session.scalars(select(EntityAlias).where(EntityAlias.entity_id == ent.id))
+        }
+    )
     out["merged"] = list(session.scalars(select(Entity.id).where(Entity.merged_into == ent.id)))
-    out["mention_list"] = [{"id": m.id, "video_id": m.video_id, "uri": uri, "start": round(m.start, 3),
-                            "end": round(m.end, 3), "segment_id": m.segment_id, "source": m.source,
-                            "text": m.text, "confidence": round(m.confidence, 3)} for m, uri in mentions]
-    facts = session.scalars(select(Fact).where(or_(Fact.subject_entity_id == ent.id,
-                                                   Fact.object_entity_id == ent.id)).order_by(Fact.id))
+    out["mention_list"] = [
+        {
+            "id": m.id,
+            "video_id": m.video_id,
+            "uri": uri,
+            "start": round(m.start, 3),
+            "end": round(m.end, 3),
+            "segment_id": m.segment_id,
+            "source": m.source,
+            "text": m.text,
+            "confidence": round(m.confidence, 3),
+        }
+        for m, uri in mentions
+    ]
+    facts = session.scalars(
+        select(Fact).where(or_(Fact.subject_entity_id == ent.id, Fact.object_entity_id == ent.id)).order_by(Fact.id)
+    )
     out["facts"] = [fact_dict(session, f) for f in facts]
     return out
 
@@ -245,12 +286,28 @@ def entity_dict(session: Session, ent: Entity) -> dict[str, Any]:
 def fact_dict(session: Session, f: Fact) -> dict[str, Any]:
     subject = session.get(Entity, f.subject_entity_id)
     sources = session.scalars(select(FactSource).where(FactSource.fact_id == f.id).order_by(FactSource.start))
-    return {"id": f.id, "subject": subject.name if subject else None, "subject_id": f.subject_entity_id,
-            "relation": f.relation, "object": f.object_text, "object_id": f.object_entity_id,
-            "source": f.source, "confidence": round(f.confidence, 3), "first_seen": f.first_seen.isoformat(),
-            "last_seen": f.last_seen.isoformat(),
-            "sources": [{"video_id": s.video_id, "segment_id": s.segment_id, "start": round(s.start, 3),
-                         "end": round(s.end, 3), "text": s.text} for s in sources]}
+    return {
+        "id": f.id,
+        "subject": subject.name if subject else None,
+        "subject_id": f.subject_entity_id,
+        "relation": f.relation,
+        "object": f.object_text,
+        "object_id": f.object_entity_id,
+        "source": f.source,
+        "confidence": round(f.confidence, 3),
+        "first_seen": f.first_seen.isoformat(),
+        "last_seen": f.last_seen.isoformat(),
+        "sources": [
+            {
+                "video_id": s.video_id,
+                "segment_id": s.segment_id,
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+            }
+            for s in sources
+        ],
+    }
 
 
 def fact_text(session: Session, f: Fact) -> str:
@@ -279,8 +336,15 @@ def semantic_doc_texts(session: Session, video_ids: Iterable[str]) -> list[tuple
         for eid, ms in sorted(spans.items()):
             ent = session.get(Entity, eid)
             if ent is not None:
-                out.append((vid, -eid, min(m.start for m in ms), max(m.end for m in ms),
-                            _entity_text(ent, ms, about.get(eid, []))))
+                out.append(
+                    (
+                        vid,
+                        -eid,
+                        min(m.start for m in ms),
+                        max(m.end for m in ms),
+                        _entity_text(ent, ms, about.get(eid, [])),
+                    )
+                )
     return out
 
 
@@ -293,6 +357,9 @@ def _entity_text(ent: Entity, mentions: Sequence[EntityMention], facts: Sequence
     else:
         body = f"mentioned {len(mentions)} times in this video."
     said = [m.text for m in mentions if m.text][:3]
-    parts = [f"{head}: {body}", ("Facts: " + "; ".join(facts) + ".") if facts else "",
-             ("Context: " + " | ".join(said)) if said and ent.kind != "speaker" else ""]
+    parts = [
+        f"{head}: {body}",
+        ("Facts: " + "; ".join(facts) + ".") if facts else "",
+        ("Context: " + " | ".join(said)) if said and ent.kind != "speaker" else "",
+    ]
     return " ".join(p for p in parts if p)

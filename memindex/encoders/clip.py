@@ -44,9 +44,11 @@ def _offline_pretrained(open_clip, arch: str, tag: str | None) -> str | None:  #
         cached = try_to_load_from_cache(model_id, name)
         if isinstance(cached, str):
             return cached
-    raise StageError(f"OpenCLIP {arch} weights {tag!r} are not in the local cache and huggingface.co cannot be "
-                     "reached; give a local checkpoint path as 'pretrained', or run `memindex backfill --stage "
-                     "visual` once online")
+    raise StageError(
+        f"OpenCLIP {arch} weights {tag!r} are not in the local cache and huggingface.co cannot be "
+        "reached; give a local checkpoint path as 'pretrained', or run `memindex backfill --stage "
+        "visual` once online"
+    )
 
 
 class OpenClipEmbedder:
@@ -70,17 +72,17 @@ class OpenClipEmbedder:
                 )
         except Exception as exc:
             where = pretrained if pretrained and Path(pretrained).exists() else None
-            raise StageError(
-                f"cannot load OpenCLIP {cfg.arch} weights {pretrained!r}: {exc}", path=where
-            ) from exc
+            raise StageError(f"cannot load OpenCLIP {cfg.arch} weights {pretrained!r}: {exc}", path=where) from exc
         self._model = model.eval()
         self._preprocess = preprocess
         self._tokenizer = open_clip.get_tokenizer(cfg.arch)
         self._device = cfg.device
         self._batch = cfg.batch_size
-        self.dim = int(self._model.text_projection.shape[1]) if hasattr(
-            self._model, "text_projection") and self._model.text_projection is not None else int(
-            self.embed_text(["probe"]).shape[1])
+        self.dim = (
+            int(self._model.text_projection.shape[1])
+            if hasattr(self._model, "text_projection") and self._model.text_projection is not None
+            else int(self.embed_text(["probe"]).shape[1])
+        )
         self.name = f"openclip:{cfg.arch}:{pretrained}"
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:

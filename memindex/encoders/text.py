@@ -54,8 +54,11 @@ class SentenceTransformerEmbedder:
                 self._model = SentenceTransformer(model, device=cfg.device)
         except Exception as exc:
             raise StageError(f"cannot load sentence-transformers model {model!r}: {exc}", path=model) from exc
-        dim = self._model.get_embedding_dimension() if hasattr(
-            self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension()
+        dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
         self.dim = int(cast(int, dim))
         self._batch = cfg.batch_size
 
@@ -74,8 +77,13 @@ class SentenceTransformerEmbedder:
         encode = self._model.encode
         if getattr(self._model, "prompts", None) and hasattr(self._model, f"encode_{role}"):
             encode = getattr(self._model, f"encode_{role}")
-        vecs = encode(list(texts), batch_size=self._batch, convert_to_numpy=True, normalize_embeddings=True,
-                      show_progress_bar=False)
+        vecs = encode(
+            list(texts),
+            batch_size=self._batch,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return normalize(vecs)
 
 

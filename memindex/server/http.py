@@ -61,8 +61,16 @@ class _CatchAll:
             await send_error(send, {"code": "internal", "message": "internal server error"}, 500)
 
 
-def create_app(service: Service, *, token: str | None = None, host: str = "127.0.0.1", port: int | None = None,
-               allowed_hosts: Sequence[str] = (), allowed_origins: Sequence[str] = (), mcp: bool = True) -> FastAPI:
+def create_app(
+    service: Service,
+    *,
+    token: str | None = None,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    allowed_hosts: Sequence[str] = (),
+    allowed_origins: Sequence[str] = (),
+    mcp: bool = True,
+) -> FastAPI:
     """The FastAPI app in its middlewares: errors, Host/Origin (DNS rebinding), token, body size.
 
     ``host``/``port`` are the bind; ``port=None`` takes the port each request came in on.
@@ -81,8 +89,12 @@ def create_app(service: Service, *, token: str | None = None, host: str = "127.0
         async with mcp_server.session_manager.run():
             yield
 
-    app = FastAPI(title="memindex", version=memindex.__version__, lifespan=lifespan,
-                  description="Search, ask and manage a memindex store (collections of long videos).")
+    app = FastAPI(
+        title="memindex",
+        version=memindex.__version__,
+        lifespan=lifespan,
+        description="Search, ask and manage a memindex store (collections of long videos).",
+    )
     _errors(app)
     add_routes(app, service)
     mount_ui(app, service)

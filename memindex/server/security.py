@@ -12,12 +12,20 @@ from typing import Any
 
 from memindex.errors import ConfigError, MemIndexError, NotFoundError
 
-__all__ = ["PathGuard", "ForbiddenPathError", "load_token", "is_loopback", "require_token_for",
-           "AuthMiddleware", "BodyLimitMiddleware", "HostOriginMiddleware", "TOKEN_ENV"]
+__all__ = [
+    "PathGuard",
+    "ForbiddenPathError",
+    "load_token",
+    "is_loopback",
+    "require_token_for",
+    "AuthMiddleware",
+    "BodyLimitMiddleware",
+    "HostOriginMiddleware",
+    "TOKEN_ENV",
+]
 
 TOKEN_ENV = "MEMINDEX_TOKEN"
-VIDEO_SUFFIXES = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split())
+VIDEO_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split())
 
 
 class ForbiddenPathError(ConfigError):
@@ -51,8 +59,7 @@ class PathGuard:
             raise NotFoundError("no such file or folder", path=raw)
         if resolved.is_file():
             if resolved.suffix.lower() not in VIDEO_SUFFIXES:
-                raise ConfigError(f"{resolved.suffix or 'no extension'!r} is not a video file extension",
-                                  path=raw)
+                raise ConfigError(f"{resolved.suffix or 'no extension'!r} is not a video file extension", path=raw)
             if resolved.stat().st_size == 0:
                 from memindex.errors import MediaError
 
@@ -144,8 +151,15 @@ class HostOriginMiddleware:
 
     LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
-    def __init__(self, app: Any, *, bind: str = "127.0.0.1", port: int | None = None, hosts: Sequence[str] = (),
-                 origins: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        bind: str = "127.0.0.1",
+        port: int | None = None,
+        hosts: Sequence[str] = (),
+        origins: Sequence[str] = (),
+    ) -> None:
         self.app, self.port = app, port
         self.names = (*self.LOOPBACK, _bracket(bind)) if is_loopback(bind) else ()
         self.hosts = frozenset(h.strip().lower() for h in hosts if h.strip())

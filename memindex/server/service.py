@@ -97,9 +97,17 @@ class Job:
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "collection": self.collection, "target": self.target,
-                "status": self.status, "result": self.result, "error": self.error,
-                "created": self.created, "finished": self.finished}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "collection": self.collection,
+            "target": self.target,
+            "status": self.status,
+            "result": self.result,
+            "error": self.error,
+            "created": self.created,
+            "finished": self.finished,
+        }
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -125,8 +133,7 @@ class Service:
 
     # -- collections -----------------------------------------------------------------------------------
     def collections(self) -> list[str]:
-        return sorted(p.name for p in (self.root / "collections").iterdir()
-                      if p.is_dir() and _COLLECTION.match(p.name))
+        return sorted(p.name for p in (self.root / "collections").iterdir() if p.is_dir() and _COLLECTION.match(p.name))
 
     def _check_name(self, collection: str) -> str:
         if not isinstance(collection, str) or not _COLLECTION.match(collection):
@@ -170,8 +177,7 @@ class Service:
     def search(self, collection: str, query: str, k: int = 10, **filters: Any) -> list:
         self._check_k(k)
         if isinstance(query, str) and len(query) > self.config.limits.max_query_chars:
-            raise QueryError(f"the query is {len(query)} characters; the limit is "
-                             f"{self.config.limits.max_query_chars}")
+            raise QueryError(f"the query is {len(query)} characters; the limit is {self.config.limits.max_query_chars}")
         return self.reader(collection).search(query, k=k, **filters)
 
     def ask(self, collection: str, question: str, *, include_trace: bool = True, **options: Any) -> dict:
@@ -180,20 +186,21 @@ class Service:
         data = answer.to_dict() if hasattr(answer, "to_dict") else dict(answer)
         return data if include_trace else {**data, "trace": []}
 
-    def ask_stream(self, collection: str, question: str, *, include_trace: bool = True,
-                   **options: Any) -> Iterator[dict]:
+    def ask_stream(
+        self, collection: str, question: str, *, include_trace: bool = True, **options: Any
+    ) -> Iterator[dict]:
         """Checked now (errors before the first step); the steps come as the agent takes them."""
         checked = self._ask_options(question, options)
         steps = self.reader(collection).ask_stream(question, **checked)
-        return steps if include_trace else (
-            {**s, "trace": []} if s.get("type") == "answer" else s for s in steps)
+        return steps if include_trace else ({**s, "trace": []} if s.get("type") == "answer" else s for s in steps)
 
     def _ask_options(self, question: str, options: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(question, str) or not question.strip():
             raise QueryError("the question is empty")
         if len(question) > self.config.limits.max_query_chars:
-            raise QueryError(f"the question is {len(question)} characters; the limit is "
-                             f"{self.config.limits.max_query_chars}")
+            raise QueryError(
+                f"the question is {len(question)} characters; the limit is {self.config.limits.max_query_chars}"
+            )
         steps = options.get("max_steps")
         if steps is not None and not (isinstance(steps, int) and 1 <= steps <= self.config.limits.max_ask_steps):
             raise QueryError(f"max_steps must be an integer from 1 to {self.config.limits.max_ask_steps}")
@@ -201,8 +208,9 @@ class Service:
         options.setdefault("agent", self.config.agent)
         return options
 
-    def frames(self, collection: str, video: str, start: float | None = None, end: float | None = None,
-               n: int | None = None) -> list[dict]:
+    def frames(
+        self, collection: str, video: str, start: float | None = None, end: float | None = None, n: int | None = None
+    ) -> list[dict]:
         limit = self.config.limits.max_frames
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= limit):
             raise QueryError(f"n must be an integer from 1 to {limit}, not {n!r}")
@@ -256,8 +264,10 @@ class Service:
 
     def _wait(self, job: Job, timeout: float) -> dict:
         if not job.wait(timeout):
-            raise StoreError(f"job {job.id} ({job.kind} {job.target}) is still running after {timeout:.0f}s; "
-                             f"follow it with ingest_status")
+            raise StoreError(
+                f"job {job.id} ({job.kind} {job.target}) is still running after {timeout:.0f}s; "
+                f"follow it with ingest_status"
+            )
         if job.status == "failed":
             raise _error_from(job.error or {"code": "internal", "message": "the job failed"})
         return job.result or {}
@@ -273,8 +283,13 @@ class Service:
         return [j for j in list(self._jobs.values()) if j.collection == collection]
 
     def _submit(self, kind: str, collection: str, target: str, args: dict[str, Any] | None = None) -> Job:
-        job = Job(id=f"job-{next(self._ids)}-{int(time.time() * 1000) % 10**8}", kind=kind,
-                  collection=collection, target=target, args=dict(args or {}))
+        job = Job(
+            id=f"job-{next(self._ids)}-{int(time.time() * 1000) % 10**8}",
+            kind=kind,
+            collection=collection,
+            target=target,
+            args=dict(args or {}),
+        )
         with self._lock:
             self._jobs[job.id] = job
             self._trim_jobs()
@@ -375,4 +390,3 @@ def _error_from(data: dict) -> MemIndexError:
     MemIndexError.__init__(exc, str(data.get("message", "")))
     exc.code = str(data.get("code", "error"))  # type: ignore[misc]
     return exc
-

@@ -95,9 +95,7 @@ def upgrade() -> None:
         "words",
         sa.Column("id", sa.Integer, primary_key=True),
         _video_fk(),
-        sa.Column(
-            "utterance_id", sa.Integer, sa.ForeignKey("utterances.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("utterance_id", sa.Integer, sa.ForeignKey("utterances.id", ondelete="CASCADE"), nullable=False),
         sa.Column("start", sa.Float, nullable=False),
         sa.Column("end", sa.Float, nullable=False),
         sa.Column("text", sa.String(128), nullable=False),
@@ -170,6 +168,15 @@ def downgrade() -> None:
         for trigger in ("docs_ai", "docs_ad", "docs_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         op.execute("DROP TABLE IF EXISTS docs_fts")
-    for table in ("tier_state", "docs", "ocr_lines", "words", "utterances", "frames", "segments",
-                  "stage_runs", "videos"):
+    for table in (
+        "tier_state",
+        "docs",
+        "ocr_lines",
+        "words",
+        "utterances",
+        "frames",
+        "segments",
+        "stage_runs",
+        "videos",
+    ):
         op.drop_table(table)

@@ -65,8 +65,7 @@ def upgrade() -> None:
     op.create_table(
         "facts",
         sa.Column("id", sa.Integer, primary_key=True),
-        sa.Column("subject_entity_id", sa.Integer, sa.ForeignKey("entities.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("subject_entity_id", sa.Integer, sa.ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
         sa.Column("relation", sa.String(128), nullable=False),
         sa.Column("object_text", sa.Text, nullable=False),
         sa.Column("object_entity_id", sa.Integer, sa.ForeignKey("entities.id", ondelete="SET NULL")),

@@ -26,10 +26,13 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     high = bind.execute(sa.text("SELECT COALESCE(MAX(id), 0) FROM docs")).scalar() or 0
-    op.bulk_insert(meta, [
-        {"key": "catalog_id", "value": uuid.uuid4().hex},
-        {"key": "next_doc_id", "value": str(int(high) + 1)},
-    ])
+    op.bulk_insert(
+        meta,
+        [
+            {"key": "catalog_id", "value": uuid.uuid4().hex},
+            {"key": "next_doc_id", "value": str(int(high) + 1)},
+        ],
+    )
 
 
 def downgrade() -> None:

@@ -33,8 +33,13 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 def _cli(store: Path, *args: str, fault: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "memindex.cli", *args, "--store", str(store)],
-                          env={**ENV, "MEMINDEX_FAULTS": fault}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "memindex.cli", *args, "--store", str(store)],
+        env={**ENV, "MEMINDEX_FAULTS": fault},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _no_asr():  # type: ignore[no-untyped-def]
@@ -69,8 +74,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     make_video(one / "v0.mp4", [Scene(1.0, 20), Scene(1.0, 100, "CLIP 0"), Scene(1.0, 160)], size=(320, 180))
     make_video(two / "v1.mp4", [Scene(1.0, 200, "SECOND"), Scene(1.5, 60)], size=(320, 180))
     empty = base / "empty"
-    Store(empty, config=StoreConfig(text=TextEncoderConfig(name="hashing"),
-                                    frame=FrameEncoderConfig(enabled=False))).close()
+    Store(
+        empty, config=StoreConfig(text=TextEncoderConfig(name="hashing"), frame=FrameEncoderConfig(enabled=False))
+    ).close()
     solo, full = base / "solo", base / "full"
     for path, folders in ((solo, [one]), (full, [one, two])):
         shutil.copytree(empty, path)
@@ -79,9 +85,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
             assert not report.failed, report.failed
     with memindex.open(full) as index:
         ids = {Path(v["uri"]).name: v["id"] for v in index.videos()}
-    return {"base": base, "one": one, "empty": empty, "solo": solo, "full": full,
-            "target": ids["v0.mp4"], "other": ids["v1.mp4"],
-            "clean_solo": _snapshot(solo), "clean_full": _snapshot(full)}
+    return {
+        "base": base,
+        "one": one,
+        "empty": empty,
+        "solo": solo,
+        "full": full,
+        "target": ids["v0.mp4"],
+        "other": ids["v1.mp4"],
+        "clean_solo": _snapshot(solo),
+        "clean_full": _snapshot(full),
+    }
 
 
 def _snapshot(path: Path) -> dict:
@@ -127,8 +141,9 @@ def _reopened_sound(work: Path, clean: dict) -> dict:
     return snap
 
 
-def _sweep(world: dict, start: Path, op: Op, mode: str, want: dict,
-           after: Callable[[dict], None] = lambda snap: None) -> int:
+def _sweep(
+    world: dict, start: Path, op: Op, mode: str, want: dict, after: Callable[[dict], None] = lambda snap: None
+) -> int:
     points = _points(world, start, op)
     assert points, "no commit points were reached"
     for n, where in enumerate(points, 1):
@@ -147,15 +162,28 @@ def _record(name: str, mode: str, points: list[str]) -> None:
     out = os.environ.get("MEMINDEX_FAULT_REPORT")
     if out:
         with open(out, "a") as fh:
-            fh.write(json.dumps({"command": name, "fault": mode, "points": len(points), "survived": len(points),
-                                 "kinds": sorted(set(points))}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "command": name,
+                        "fault": mode,
+                        "points": len(points),
+                        "survived": len(points),
+                        "kinds": sorted(set(points)),
+                    }
+                )
+                + "\n"
+            )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["kill", "enospc"])
 def test_ingest_survives_a_fault_at_every_commit_point(world: dict, mode: str) -> None:
-    op = Op("ingest", ["ingest", str(world["one"]), "--no-asr", "--quiet"],
-            lambda index: index.ingest([world["one"]], config=_no_asr()))
+    op = Op(
+        "ingest",
+        ["ingest", str(world["one"]), "--no-asr", "--quiet"],
+        lambda index: index.ingest([world["one"]], config=_no_asr()),
+    )
     assert _sweep(world, world["empty"], op, mode, world["clean_solo"]) >= 20
 
 
@@ -187,8 +215,9 @@ def _sweep_delete(world: dict, op: Op, mode: str, after: Callable[[dict], None])
         op.inline(work)
         final = _snapshot(work)
         after(final)
-        assert not any(target in str(row) for tables in final.values() for rows in tables.values() for row in rows), \
+        assert not any(target in str(row) for tables in final.values() for rows in tables.values() for row in rows), (
             f"rows of the deleted video remain after a {mode} at {where}"
+        )
         assert not any(target in p.name for p in (work / "collections").rglob("*")), "media of the deleted video"
         shutil.rmtree(work)
     _record("delete", mode, points)

@@ -48,8 +48,20 @@ def fill(store: Store, vid: str = "narrated0000001", shots: list[tuple[float, fl
     topics = ["rabbit", "butterfly", "butterfly", "sonnet", "squirrel"]
     with store.write() as txn:
         s = txn.session
-        s.add(Video(id=vid, uri=f"/videos/{vid}.mp4", sha256=vid * 4, size_bytes=1, duration=DURATION, fps=24,
-                    width=10, height=10, has_audio=True, status="ready"))
+        s.add(
+            Video(
+                id=vid,
+                uri=f"/videos/{vid}.mp4",
+                sha256=vid * 4,
+                size_bytes=1,
+                duration=DURATION,
+                fps=24,
+                width=10,
+                height=10,
+                has_audio=True,
+                status="ready",
+            )
+        )
         s.flush()
         s.add_all([Segment(video_id=vid, level="shot", idx=i, start=a, end=b) for i, (a, b) in enumerate(shots)])
         rows = []
@@ -60,8 +72,19 @@ def fill(store: Store, vid: str = "narrated0000001", shots: list[tuple[float, fl
                 s.flush()
                 words = text.split()
                 step = (b - a) / len(words)
-                s.add_all([Word(video_id=vid, utterance_id=u.id, start=a + i * step, end=a + (i + 1) * step,
-                                text=w, prob=0.9) for i, w in enumerate(words)])
+                s.add_all(
+                    [
+                        Word(
+                            video_id=vid,
+                            utterance_id=u.id,
+                            start=a + i * step,
+                            end=a + (i + 1) * step,
+                            text=w,
+                            prob=0.9,
+                        )
+                        for i, w in enumerate(words)
+                    ]
+                )
                 rows.append(DocRow(vid, u.id, a, b, text))
         txn.add_docs("speech", rows, store.text_embedder.embed([r.text for r in rows]))
         s.add(OcrLine(video_id=vid, start=TITLE[0], end=TITLE[1], text=TITLE[2], confidence=0.9))

@@ -85,8 +85,7 @@ def test_visual_change_places_the_boundary() -> None:
 def test_title_card_and_pause_raise_the_score() -> None:
     cuts = [10.0, 20.0, 30.0]
     shots = [Span(0, 10), Span(10, 20), Span(20, 30), Span(30, 40)]
-    tl = Timeline(40.0, shots, None, [Span(2, 9.8), Span(10.2, 19), Span(21, 39)], None,
-                  [(30.0, 33.0, "CHAPTER 2")])
+    tl = Timeline(40.0, shots, None, [Span(2, 9.8), Span(10.2, 19), Span(21, 39)], None, [(30.0, 33.0, "CHAPTER 2")])
     scores = boundary_scores(tl, cuts, 10.0, HierarchyConfig())
     assert scores[0] < 0  # a breath between utterances: inside speech
     assert scores[1] > 0 and scores[2] < 0  # silence at 20 s; 30 s is inside the third utterance

@@ -37,8 +37,10 @@ def test_every_level_nonempty_and_nested(real_index, name: str) -> None:  # type
         assert levels.get(lvl), lvl
         spans = sorted((n["start"], n["end"]) for n in levels[lvl])
         assert all(a[1] == pytest.approx(b[0]) for a, b in zip(spans, spans[1:], strict=False)), lvl
-    assert all(n["summary"] or n["transcript"] or n["ocr"] for n in levels["chapter"] + levels["video"]) \
+    assert (
+        all(n["summary"] or n["transcript"] or n["ocr"] for n in levels["chapter"] + levels["video"])
         or name == "bbb.mp4"
+    )
     stats = index.stats()
     assert all(stats["segments"][lvl] > 0 for lvl in ("shot", "event", "chapter", "video"))
 

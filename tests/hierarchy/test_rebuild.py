@@ -20,8 +20,9 @@ from memindex.errors import ConfigError
 from tests.fake_openai import FakeOpenAI
 from tests.hierarchy.conftest import CLIPS, TITLE, Narrated
 
-OFFLINE = IngestConfig(asr=AsrConfig(enabled=False), ocr=OcrConfig(enabled=False),
-                       summary=SummaryConfig(summariser="extractive"))
+OFFLINE = IngestConfig(
+    asr=AsrConfig(enabled=False), ocr=OcrConfig(enabled=False), summary=SummaryConfig(summariser="extractive")
+)
 
 
 def _segments(store, vid: str) -> dict[str, list[Segment]]:
@@ -138,11 +139,12 @@ def test_captions_cached_per_keyframe_and_rebuilt(tmp_path, cut_video, light_con
         assert len(server.requests) == first  # cached: nothing asked again
     segs = _check_tree(index.store, vid)
     assert all(s.caption == "A coloured test card." for s in segs["shot"])
-    assert "Seen: A coloured test card." in index.store.Session().scalars(
-        select(Doc.text).where(Doc.tier == "episodic.event")).first()
+    assert (
+        "Seen: A coloured test card."
+        in index.store.Session().scalars(select(Doc.text).where(Doc.tier == "episodic.event")).first()
+    )
     with FakeOpenAI() as down:  # another model, endpoint down: recorded as failed, hierarchy still rebuilt
-        cfg2 = replace(cfg, captioner=CaptionerConfig(name="openai", base_url=down.url, model="other",
-                                                      max_retries=0))
+        cfg2 = replace(cfg, captioner=CaptionerConfig(name="openai", base_url=down.url, model="other", max_retries=0))
         out = index.rebuild("captions", [vid], config=cfg2)
     assert "error" in out["videos"][vid]["captions"]
     assert index.video(vid)["stages"]["captions"]["status"] == "failed"
@@ -177,8 +179,10 @@ def test_offline_ingest_cli_show_and_stats(tmp_path, cut_video, light_config, ca
 
 
 def test_extractive_summary_picks_key_sentences() -> None:
-    text = ("The rabbit wakes up. Birds sing in the tree. The rabbit eats an apple. "
-            "The rabbit chases the butterfly. Clouds pass.")
+    text = (
+        "The rabbit wakes up. Birds sing in the tree. The rabbit eats an apple. "
+        "The rabbit chases the butterfly. Clouds pass."
+    )
     out = extractive_summary(text, 2, 3, {"rabbit": 1.0, "clouds": 2.0})
     assert out.startswith("Key phrases: rabbit, clouds")
     assert out.endswith("The rabbit eats an apple. The rabbit chases the butterfly.")  # in time order

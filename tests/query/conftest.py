@@ -22,8 +22,20 @@ SCREEN = [(5.0, 8.0, "GRAPH THEORY 101"), (31.0, 35.0, "KONIGSBERG 1736"), (90.0
 
 def build(store: Store, vid: str = VID, speech=SPEECH, screen=SCREEN) -> None:
     with store.write() as txn:
-        txn.session.add(Video(id=vid, uri=f"/videos/{vid}.mp4", sha256=vid * 4, size_bytes=1, duration=100.0,
-                              fps=24, width=10, height=10, has_audio=True, status="ready"))
+        txn.session.add(
+            Video(
+                id=vid,
+                uri=f"/videos/{vid}.mp4",
+                sha256=vid * 4,
+                size_bytes=1,
+                duration=100.0,
+                fps=24,
+                width=10,
+                height=10,
+                has_audio=True,
+                status="ready",
+            )
+        )
         txn.session.flush()
         rows = []
         for start, end, text in speech:
@@ -32,8 +44,17 @@ def build(store: Store, vid: str = VID, speech=SPEECH, screen=SCREEN) -> None:
             txn.session.flush()
             words = text.split()
             step = (end - start) / len(words)
-            txn.session.add_all(Word(video_id=vid, utterance_id=u.id, start=start + i * step,
-                                     end=start + (i + 1) * step, text=w, prob=0.9) for i, w in enumerate(words))
+            txn.session.add_all(
+                Word(
+                    video_id=vid,
+                    utterance_id=u.id,
+                    start=start + i * step,
+                    end=start + (i + 1) * step,
+                    text=w,
+                    prob=0.9,
+                )
+                for i, w in enumerate(words)
+            )
             rows.append(DocRow(vid, u.id, start, end, text))
         txn.add_docs("speech", rows, store.text_embedder.embed([r.text for r in rows]))
         lines = []

@@ -38,8 +38,12 @@ def test_stream_yields_the_same_loop(index) -> None:
 
 @pytest.mark.parametrize("steps", [1, 2])
 def test_budget_of_steps_is_respected(index, steps) -> None:
-    for q in ("what is said right after the answer is forty two", "how many times are bridges mentioned",
-              "something nobody said at all", "what is said between 0:00 and 1:40"):
+    for q in (
+        "what is said right after the answer is forty two",
+        "how many times are bridges mentioned",
+        "something nobody said at all",
+        "what is said between 0:00 and 1:40",
+    ):
         ans = index.ask(q, max_steps=steps).to_dict()
         assert ans["cost"]["steps"] <= steps, q
         assert ans["answer"]

@@ -18,13 +18,16 @@ def test_parse_time() -> None:
     assert parse_time("90 s") == 90 and parse_time("2 min") == 120
 
 
-@pytest.mark.parametrize(("q", "relation", "anchor"), [
-    ("What happens after the bridges are mentioned?", "after", "the bridges are mentioned"),
-    ("What is said just before the end?", "before", "the end"),
-    ("When is the first time Euler appears?", "first", "When is Euler appears"),
-    ("How many times does she say hello?", "count", "does she say hello"),
-    ("How long between 'a b c' and 'd e f'?", "span", "'a b c'"),
-])
+@pytest.mark.parametrize(
+    ("q", "relation", "anchor"),
+    [
+        ("What happens after the bridges are mentioned?", "after", "the bridges are mentioned"),
+        ("What is said just before the end?", "before", "the end"),
+        ("When is the first time Euler appears?", "first", "When is Euler appears"),
+        ("How many times does she say hello?", "count", "does she say hello"),
+        ("How long between 'a b c' and 'd e f'?", "span", "'a b c'"),
+    ],
+)
 def test_parse_temporal(q, relation, anchor) -> None:
     t = parse_temporal(q)
     assert t is not None and t.relation == relation and t.anchor == anchor
@@ -39,8 +42,14 @@ def test_parse_range() -> None:
 
 
 def test_plan_uses_tiers_with_data() -> None:
-    cat = Catalog(tiers={"speech": {"rows": 3, "embedded": 3}, "screen": {"rows": 1, "embedded": 1},
-                         "visual": {"rows": 5, "embedded": 0}, "episodic.chapter": {"rows": 2, "embedded": 2}})
+    cat = Catalog(
+        tiers={
+            "speech": {"rows": 3, "embedded": 3},
+            "screen": {"rows": 1, "embedded": 1},
+            "visual": {"rows": 5, "embedded": 0},
+            "episodic.chapter": {"rows": 2, "embedded": 2},
+        }
+    )
     p = make_plan("What does the speaker say about graphs?", cat)
     assert p.tiers == ("speech",) and p.coarse == ("chapter",) and "graphs" in p.terms and "say" not in p.terms
     p = make_plan("When is the title shown on screen?", cat)
@@ -93,8 +102,11 @@ def test_tools_return_evidence(index) -> None:
 
 
 def test_entity_uses_facade_when_present(index) -> None:
-    index.entity = lambda name: {"id": 1, "name": name, "mentions": [
-        {"video_id": "a" * 16, "start": 40.0, "end": 44.0, "text": "euler proved"}]}
+    index.entity = lambda name: {
+        "id": 1,
+        "name": name,
+        "mentions": [{"video_id": "a" * 16, "start": 40.0, "end": 44.0, "text": "euler proved"}],
+    }
     res = Toolbox(index).entity("Euler")
     assert [(e.start, e.tier) for e in res.items] == [(40.0, "semantic")]
 
@@ -106,9 +118,21 @@ def test_eval_metrics(index, tmp_path) -> None:
     assert interval_hit(ev, {"start": 0, "end": 11, "also": [[51, 53]]}, "v", 1)
     assert answer_ok("2", "2 times") and answer_ok("182", "about 183 seconds", 5) and not answer_ok("x", "y")
     data = tmp_path / "q.jsonl"
-    data.write_text(json.dumps({"question": "How many times are the bridges mentioned?", "video": "a" * 16,
-                                "start": 30, "end": 64, "answer": "3", "type": "temporal"}) + "\n"
-                    + json.dumps({"question": "q", "video": "zzz", "start": 0, "end": 1}) + "\n")
+    data.write_text(
+        json.dumps(
+            {
+                "question": "How many times are the bridges mentioned?",
+                "video": "a" * 16,
+                "start": 30,
+                "end": 64,
+                "answer": "3",
+                "type": "temporal",
+            }
+        )
+        + "\n"
+        + json.dumps({"question": "q", "video": "zzz", "start": 0, "end": 1})
+        + "\n"
+    )
     report = evaluate(index, load(data))
     assert report["summary"]["temporal"]["agent"]["answer_acc"] == 1.0
     assert len(report["skipped"]) == 1 and "| temporal | 1 | agent |" in render(report)

@@ -39,7 +39,7 @@ def _photo(name: str | None, shift: int = 0) -> np.ndarray:
         img = np.asarray(im.convert("RGB"))
     canvas = np.full((h, w, 3), 90, np.uint8)
     y, x = (h - img.shape[0]) // 2, min((w - img.shape[1]) // 2 + shift, w - img.shape[1])
-    canvas[y:y + img.shape[0], x:x + img.shape[1]] = img
+    canvas[y : y + img.shape[0], x : x + img.shape[1]] = img
     return canvas
 
 
@@ -80,8 +80,16 @@ def _ingest(store: Store, path: Path) -> str:
 def _faces(store: Store) -> dict[int, list[EntityMention]]:
     with store.Session() as s:
         ents = s.scalars(select(Entity.id).where(Entity.kind == "face", Entity.merged_into.is_(None))).all()
-        return {e: list(s.scalars(select(EntityMention).where(EntityMention.entity_id == e)
-                                  .order_by(EntityMention.video_id, EntityMention.start))) for e in ents}
+        return {
+            e: list(
+                s.scalars(
+                    select(EntityMention)
+                    .where(EntityMention.entity_id == e)
+                    .order_by(EntityMention.video_id, EntityMention.start)
+                )
+            )
+            for e in ents
+        }
 
 
 def _who(faces: dict[int, list[EntityMention]], vid: str, scene: int) -> int:

@@ -46,12 +46,18 @@ def test_offline_consolidation_finds_names_terms_facts(call, monkeypatch) -> Non
 def test_rebuild_is_idempotent_and_keeps_speaker_turns(call) -> None:  # type: ignore[no-untyped-def]
     consolidate(call.store, call.video_id, OFFLINE)
     with call.store.Session() as s:
-        before = (s.scalar(select(func.count(Entity.id))), s.scalar(select(func.count(Fact.id))),
-                  s.scalar(select(func.count(Doc.id)).where(Doc.tier == "semantic")))
+        before = (
+            s.scalar(select(func.count(Entity.id))),
+            s.scalar(select(func.count(Fact.id))),
+            s.scalar(select(func.count(Doc.id)).where(Doc.tier == "semantic")),
+        )
     consolidate(call.store, call.video_id, OFFLINE)
     with call.store.Session() as s:
-        after = (s.scalar(select(func.count(Entity.id))), s.scalar(select(func.count(Fact.id))),
-                 s.scalar(select(func.count(Doc.id)).where(Doc.tier == "semantic")))
+        after = (
+            s.scalar(select(func.count(Entity.id))),
+            s.scalar(select(func.count(Fact.id))),
+            s.scalar(select(func.count(Doc.id)).where(Doc.tier == "semantic")),
+        )
     assert before == after
     assert _index(call).entity(f"spk{call.speakers['A']}")["mentions"] >= 3
 

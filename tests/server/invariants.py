@@ -32,10 +32,19 @@ def check_consistent(store: Store) -> dict[str, dict]:
                 assert docs["screen"] == n_ocr, (docs, n_ocr)
                 for f in frames:
                     assert (store.media.root / f.path).is_file(), f.path
-            counts[v.id] = {"status": v.status, "levels": dict(levels), "frames": len(frames), "ocr": n_ocr,
-                            "docs": dict(docs)}
-        for table, cols in (("segments", "video_id, level, idx"), ("frames", "video_id, t"),
-                            ("docs", "tier, ref_id"), ("stage_runs", "video_id, stage")):
+            counts[v.id] = {
+                "status": v.status,
+                "levels": dict(levels),
+                "frames": len(frames),
+                "ocr": n_ocr,
+                "docs": dict(docs),
+            }
+        for table, cols in (
+            ("segments", "video_id, level, idx"),
+            ("frames", "video_id, t"),
+            ("docs", "tier, ref_id"),
+            ("stage_runs", "video_id, stage"),
+        ):
             dup = s.execute(text(f"SELECT {cols}, count(*) FROM {table} GROUP BY {cols} HAVING count(*) > 1"))
             assert dup.all() == [], f"duplicate rows in {table}"
         tiers = [t for (t,) in s.execute(select(Doc.tier).where(Doc.vector.is_not(None)).distinct())]

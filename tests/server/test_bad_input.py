@@ -113,10 +113,23 @@ def test_request_size_is_bounded(client) -> None:
     assert client.post("/v1/search", json={"query": "x" * 5000}).json()["code"] == "bad_query"
 
 
-@pytest.mark.parametrize("query", [
-    "'; DROP TABLE videos; --", '" OR 1=1 --', "alpha) OR (1=1", "NEAR(alpha beta)", "alpha*", "^alpha",
-    "名前は何ですか", "émoji 🎬 ALPHA", "\u202e\u0000", "{{7*7}}", "<script>alert(1)</script>", "../../etc/passwd",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "'; DROP TABLE videos; --",
+        '" OR 1=1 --',
+        "alpha) OR (1=1",
+        "NEAR(alpha beta)",
+        "alpha*",
+        "^alpha",
+        "名前は何ですか",
+        "émoji 🎬 ALPHA",
+        "\u202e\u0000",
+        "{{7*7}}",
+        "<script>alert(1)</script>",
+        "../../etc/passwd",
+    ],
+)
 def test_unicode_and_injection_looking_queries(client, service, query) -> None:
     before = _snapshot(service)
     resp = client.post("/v1/search", json={"query": query, "k": 5})
@@ -161,7 +174,6 @@ def test_refuses_to_bind_publicly_without_token(monkeypatch) -> None:
     with pytest.raises(ConfigError, match="16 characters"):
         require_token_for("0.0.0.0", "short")
     require_token_for("0.0.0.0", TOKEN)
-
 
 
 def test_a_folder_with_loops_and_fifos_ingests_its_good_videos(tmp_path, media_root, light_config) -> None:

@@ -41,8 +41,11 @@ def _kill_after(cmd: list[str], delay: float) -> int | None:
 def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("crash-media")
     for i in range(3):
-        make_video(folder / f"v{i}.mp4", [Scene(1.0, 20 + 40 * i), Scene(1.0, 100, f"CLIP {i}"),
-                                          Scene(1.0, 160 - 30 * i)], size=(320, 180))
+        make_video(
+            folder / f"v{i}.mp4",
+            [Scene(1.0, 20 + 40 * i), Scene(1.0, 100, f"CLIP {i}"), Scene(1.0, 160 - 30 * i)],
+            size=(320, 180),
+        )
     return folder
 
 
@@ -67,8 +70,9 @@ def test_sigkill_during_ingest(tmp_path, videos, light_config) -> None:
     rng = random.Random(int(os.environ.get("MEMINDEX_CRASH_SEED", time.time())))
     killed = 0
     for _ in range(ROUNDS):
-        rc = _kill_after(_cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)),
-                         rng.uniform(0.1, 0.7) * full)
+        rc = _kill_after(
+            _cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)), rng.uniform(0.1, 0.7) * full
+        )
         killed += rc is None
         store = Store(store_dir)
         check_consistent(store)  # after every kill: whatever is ready is complete, tiers agree
@@ -77,8 +81,12 @@ def test_sigkill_during_ingest(tmp_path, videos, light_config) -> None:
             shutil.rmtree(store_dir)  # round interrupts real work instead of a run of skips
             _new_store(store_dir, light_config).close()
     assert killed >= 1, "no run was interrupted; the delays are too long"
-    assert subprocess.run(_cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)),
-                          env=ENV).returncode == 0
+    assert (
+        subprocess.run(
+            _cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)), env=ENV
+        ).returncode
+        == 0
+    )
     got = check_consistent(Store(store_dir))
     assert got == want  # same rows per video as an uninterrupted ingest: nothing lost, nothing twice
 
@@ -86,8 +94,7 @@ def test_sigkill_during_ingest(tmp_path, videos, light_config) -> None:
 def test_sigkill_during_delete(tmp_path, videos, light_config) -> None:
     store_dir = tmp_path / "store"
     _new_store(store_dir, light_config).close()
-    subprocess.run(_cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)), env=ENV,
-                   check=True)
+    subprocess.run(_cli("ingest", "--store", str(store_dir), "--no-asr", "--quiet", str(videos)), env=ENV, check=True)
     store = Store(store_dir)
     before = check_consistent(store)
     ids = {vid: doc_ids(store, vid) for vid in before}

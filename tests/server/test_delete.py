@@ -41,8 +41,7 @@ def test_second_collection_is_isolated(service, media_root, video_id, tmp_path, 
     else:
         with pytest.raises(NotFoundError):
             service.frame_jpeg("default", frame)
-    for call in (lambda: service.reader("team-b").video(video_id),
-                 lambda: service.reader("nope").videos()):
+    for call in (lambda: service.reader("team-b").video(video_id), lambda: service.reader("nope").videos()):
         with pytest.raises(NotFoundError):
             call()
     service.delete_video("team-b", b.videos()[0]["id"])

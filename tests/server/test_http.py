@@ -10,8 +10,11 @@ from tests.server.conftest import ingest_wait
 
 
 def _operations(spec: dict) -> dict[str, dict]:
-    return {o["operationId"]: {**o, "path": path, "method": method} for path, item in spec["paths"].items()
-            for method, o in item.items()}
+    return {
+        o["operationId"]: {**o, "path": path, "method": method}
+        for path, item in spec["paths"].items()
+        for method, o in item.items()
+    }
 
 
 def test_health_and_openapi(client) -> None:
@@ -28,17 +31,22 @@ def test_health_and_openapi(client) -> None:
         assert route["description"] == op.description and route["summary"] == op.title
         errors = {code: r for code, r in route["responses"].items() if code.startswith(("4", "5"))}
         assert {"400", "404", "500"} <= set(errors), op.name
-        assert all(r["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
-                   for r in errors.values()), op.name
+        assert all(
+            r["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            for r in errors.values()
+        ), op.name
         assert route["security"] == ([{"bearer": []}] if op.auth else [])
         if op.result not in ("JPEG", "AnswerStream"):
             ok = route["responses"]["202" if op.job else "200"]["content"]["application/json"]["schema"]
             assert ok == {"$ref": f"#/components/schemas/{op.result}"}, op.name
     assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["bearer"][
-            "description"]}
-    assert "HTTPValidationError" not in str(spec) and "detail" not in spec["components"]["schemas"]["Error"][
-        "properties"]
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    assert (
+        "HTTPValidationError" not in str(spec) and "detail" not in spec["components"]["schemas"]["Error"]["properties"]
+    )
     body = spec["components"]["schemas"]["SearchBody"]["properties"]
     assert body["tiers"]["anyOf"][0]["items"]["enum"] == ["speech", "screen", "visual", "episodic", "semantic"]
     assert body["k"]["description"] and body["query"]["description"]
@@ -58,13 +66,20 @@ def test_search_matches_cli_json(client, service, video_id) -> None:
     assert body["hits"] and body["hits"][0]["text"] == "ALPHA 1"
     hit = body["hits"][0]
     assert hit["video_id"] == video_id and hit["uri"].endswith("a.mp4") and hit["end"] >= hit["start"]
-    cli = subprocess.run([sys.executable, "-m", "memindex.cli", "query", "alpha", "-k", "5", "--json",
-                          "--store", str(service.root)], capture_output=True, text=True, check=True)
+    cli = subprocess.run(
+        [sys.executable, "-m", "memindex.cli", "query", "alpha", "-k", "5", "--json", "--store", str(service.root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     local = json.loads(cli.stdout)  # the CLI shows keyframes as paths on this disk, the API as URLs
     for mine, theirs in zip(local["hits"], body["hits"], strict=True):
         kf, url_kf = mine.pop("keyframe"), theirs.pop("keyframe")
-        assert mine == theirs and url_kf == {"frame_id": kf["frame_id"], "t": kf["t"], "url": (
-            f"/v1/frames/{kf['frame_id']}.jpg?collection=default")}
+        assert mine == theirs and url_kf == {
+            "frame_id": kf["frame_id"],
+            "t": kf["t"],
+            "url": (f"/v1/frames/{kf['frame_id']}.jpg?collection=default"),
+        }
     assert str(service.root) not in json.dumps(body)
     filtered = client.post("/v1/search", json={"query": "alpha", "k": 5, "start": 0, "end": 1.0}).json()
     assert filtered["hits"] == []
@@ -111,8 +126,7 @@ def test_ingest_job_and_delete(client, service, media_root) -> None:
     assert done["status"] == "done" and len(done["result"]["ingested"]) == 1
     vid = done["result"]["ingested"][0]["video_id"]
     assert client.post("/v1/search", json={"query": "bravo", "k": 3}).json()["hits"][0]["video_id"] == vid
-    assert client.delete(f"/v1/videos/{vid}").json() == {"id": vid, "uri": str(media_root / "b.mp4"),
-                                                         "name": "b.mp4"}
+    assert client.delete(f"/v1/videos/{vid}").json() == {"id": vid, "uri": str(media_root / "b.mp4"), "name": "b.mp4"}
     assert all(h["video_id"] != vid for h in client.post("/v1/search", json={"query": "bravo"}).json()["hits"])
     assert client.delete(f"/v1/videos/{vid}").status_code == 404
     assert client.get("/v1/jobs/nope").status_code == 404
@@ -131,8 +145,15 @@ def test_ask_with_the_real_agent(tmp_path, media_root, light_config) -> None:
     from memindex.server.service import Service, ServiceConfig
     from tests.server.conftest import OCR_ONLY
 
-    svc = Service(ServiceConfig(store=tmp_path / "real", allowed_roots=(media_root,), store_config=light_config,
-                                ingest_options={"config": OCR_ONLY}, agent="default"))
+    svc = Service(
+        ServiceConfig(
+            store=tmp_path / "real",
+            allowed_roots=(media_root,),
+            store_config=light_config,
+            ingest_options={"config": OCR_ONLY},
+            agent="default",
+        )
+    )
     try:
         ingest_wait(svc, media_root / "a.mp4")
         with TestClient(create_app(svc, mcp=False), base_url="http://127.0.0.1") as c:
@@ -153,8 +174,16 @@ def test_out_of_range_and_malformed_ids_are_404_on_one_connection(live_url) -> N
     from tests.server.conftest import TOKEN
     from tests.server.live import local_port
 
-    paths = ["/v1/segments/9223372036854775808", "/v1/frames/9223372036854775808.jpg", f"/v1/segments/{1 << 70}",
-             "/v1/segments/-1", "/v1/frames/-5.jpg", "/v1/segments/abc", "/v1/frames/1e3.jpg", "/v1/segments/1.5"]
+    paths = [
+        "/v1/segments/9223372036854775808",
+        "/v1/frames/9223372036854775808.jpg",
+        f"/v1/segments/{1 << 70}",
+        "/v1/segments/-1",
+        "/v1/frames/-5.jpg",
+        "/v1/segments/abc",
+        "/v1/frames/1e3.jpg",
+        "/v1/segments/1.5",
+    ]
     with httpx.Client(base_url=live_url, headers={"authorization": f"Bearer {TOKEN}"}) as http:
         first = http.get("/v1/health")
         for path in paths:
@@ -188,9 +217,12 @@ def test_route_errors_map_to_their_status(client, service, monkeypatch, caplog) 
     from memindex.llm import LLMError
     from memindex.server.security import ForbiddenPathError
 
-    cases = [(LLMError("LLM endpoint answered 503"), 502, "llm"), (ForbiddenPathError("outside"), 403,
-             "forbidden_path"), (RuntimeError("secret internals /srv/x.py"), 500, "internal"),
-             (OverflowError("Python int too large to convert to SQLite INTEGER"), 500, "internal")]
+    cases = [
+        (LLMError("LLM endpoint answered 503"), 502, "llm"),
+        (ForbiddenPathError("outside"), 403, "forbidden_path"),
+        (RuntimeError("secret internals /srv/x.py"), 500, "internal"),
+        (OverflowError("Python int too large to convert to SQLite INTEGER"), 500, "internal"),
+    ]
     for exc, status, code in cases:
         monkeypatch.setattr(service, "search", _raiser(exc))
         resp = client.post("/v1/search", json={"query": "alpha"})
@@ -224,10 +256,15 @@ def test_client_raises_the_server_error_class() -> None:
 
 def test_non_finite_times_and_bad_n_are_400(client, video_id) -> None:
     base = f"/v1/videos/{video_id}"
-    gets = [(f"{base}/transcript", {"start": "nan"}), (f"{base}/screen_text", {"end": "inf"}),
-            (f"{base}/frames", {"start": "-inf"}), (f"{base}/browse", {"end": "NaN"}),
-            (f"{base}/transcript", {"start": 0, "end": "Infinity"}), (f"{base}/frames", {"n": 0}),
-            (f"{base}/frames", {"n": -3})]
+    gets = [
+        (f"{base}/transcript", {"start": "nan"}),
+        (f"{base}/screen_text", {"end": "inf"}),
+        (f"{base}/frames", {"start": "-inf"}),
+        (f"{base}/browse", {"end": "NaN"}),
+        (f"{base}/transcript", {"start": 0, "end": "Infinity"}),
+        (f"{base}/frames", {"n": 0}),
+        (f"{base}/frames", {"n": -3}),
+    ]
     for path, params in gets:
         resp = client.get(path, params=params)
         assert resp.status_code == 400 and resp.json()["code"] == "bad_query", (path, params, resp.text)
@@ -253,8 +290,14 @@ def test_published_limits_are_the_enforced_ones(tmp_path, media_root, light_conf
     try:
         with TestClient(create_app(svc, mcp=False), base_url="http://127.0.0.1") as c:
             spec = c.get("/openapi.json").json()
-            assert spec["info"]["x-limits"] == {"max_k": 7, "max_query_chars": 50, "max_frames": 3,
-                                                "max_ask_steps": 2, "max_browse": 5, "max_body_bytes": 4096}
+            assert spec["info"]["x-limits"] == {
+                "max_k": 7,
+                "max_query_chars": 50,
+                "max_frames": 3,
+                "max_ask_steps": 2,
+                "max_browse": 5,
+                "max_body_bytes": 4096,
+            }
             schemas = spec["components"]["schemas"]
             assert schemas["SearchBody"]["properties"]["k"]["maximum"] == 7
             assert schemas["SearchBody"]["properties"]["query"]["maxLength"] == 50
@@ -278,12 +321,14 @@ def test_published_limits_are_the_enforced_ones(tmp_path, media_root, light_conf
 
 
 def test_validation_errors_are_code_and_message(client) -> None:
-    cases = [("POST", "/v1/search", {"json": {"query": "x", "k": "many"}}, "k"),
-             ("POST", "/v1/search", {"json": {"query": "x", "tiers": ["nope"]}}, "tiers"),
-             ("POST", "/v1/search", {"json": {"query": "x", "extra": 1}}, "extra"),
-             ("POST", "/v1/ask", {"json": {"question": "x", "include_trace": "maybe"}}, "include_trace"),
-             ("GET", "/v1/videos/x/browse", {"params": {"level": "scene"}}, "level"),
-             ("GET", "/v1/videos/x/browse", {"params": {"depth": 9}}, "depth")]
+    cases = [
+        ("POST", "/v1/search", {"json": {"query": "x", "k": "many"}}, "k"),
+        ("POST", "/v1/search", {"json": {"query": "x", "tiers": ["nope"]}}, "tiers"),
+        ("POST", "/v1/search", {"json": {"query": "x", "extra": 1}}, "extra"),
+        ("POST", "/v1/ask", {"json": {"question": "x", "include_trace": "maybe"}}, "include_trace"),
+        ("GET", "/v1/videos/x/browse", {"params": {"level": "scene"}}, "level"),
+        ("GET", "/v1/videos/x/browse", {"params": {"depth": 9}}, "depth"),
+    ]
     for method, path, kw, field in cases:
         resp = client.request(method, path, **kw)
         body = resp.json()

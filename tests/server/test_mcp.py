@@ -28,8 +28,9 @@ def _run(service, fn):  # type: ignore[no-untyped-def]
 def _data(result) -> dict:  # type: ignore[no-untyped-def]
     """The result, checked to be sent once as compact JSON: structuredContent and the same text block."""
     assert not result.is_error, result.content
-    assert result.content[0].text == json.dumps(result.structured_content, separators=(",", ":"),
-                                                ensure_ascii=False), "not compact, or not the same result"
+    assert result.content[0].text == json.dumps(result.structured_content, separators=(",", ":"), ensure_ascii=False), (
+        "not compact, or not the same result"
+    )
     return result.structured_content
 
 
@@ -54,7 +55,11 @@ def test_tools_are_the_table_with_schemas_and_hints(service) -> None:
         assert tool.output_schema and tool.output_schema["type"] == "object", name
         hints = tool.annotations
         assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
-            op.read_only, op.destructive, op.idempotent, False), name
+            op.read_only,
+            op.destructive,
+            op.idempotent,
+            False,
+        ), name
     search = tools["search"].input_schema["properties"]
     assert search["tiers"]["items"]["enum"] == list(TIERS) and search["levels"]["items"]["enum"] == list(LEVELS)
     assert (search["k"]["minimum"], search["k"]["maximum"]) == (1, service.config.limits.max_k)
@@ -82,7 +87,8 @@ def test_search_ask_frames_delete(service, video_id) -> None:
             "listed": _data(await c.call_tool("videos", {})),
             "transcript": _data(await c.call_tool("transcript", {"video": video_id})),
             "deleted": _data(await c.call_tool("delete_video", {"video": video_id})),
-            "after": _data(await c.call_tool("search", {"query": "alpha", "k": 3}))}
+            "after": _data(await c.call_tool("search", {"query": "alpha", "k": 3})),
+        }
 
     got = _run(service, fn)
     hit = got["search"]["hits"][0]
@@ -105,9 +111,11 @@ def test_search_ask_frames_delete(service, video_id) -> None:
 
 def test_browse_is_compact(service, video_id) -> None:
     async def fn(c):  # type: ignore[no-untyped-def]
-        return (_data(await c.call_tool("browse", {"video": video_id, "level": "video"})),
-                _data(await c.call_tool("browse", {"video": video_id, "level": "shot", "depth": 0, "limit": 1})),
-                _data(await c.call_tool("browse", {"video": video_id, "level": "video", "depth": 3})))
+        return (
+            _data(await c.call_tool("browse", {"video": video_id, "level": "video"})),
+            _data(await c.call_tool("browse", {"video": video_id, "level": "shot", "depth": 0, "limit": 1})),
+            _data(await c.call_tool("browse", {"video": video_id, "level": "video", "depth": 3})),
+        )
 
     default, one, deep = _run(service, fn)
     top = default["segments"][0]
@@ -119,25 +127,30 @@ def test_browse_is_compact(service, video_id) -> None:
 
 def test_errors_are_code_and_message(service) -> None:
     async def fn(c):  # type: ignore[no-untyped-def]
-        return (await c.call_tool("search", {"query": "x", "k": 10**6}),
-                await c.call_tool("search", {"query": "x", "tiers": ["nope"]}),
-                await c.call_tool("search", {"query": "x", "surprise": 1}),
-                await c.call_tool("get_segment", {"segment_id": 424242}),
-                await c.call_tool("add_video", {"path": "/etc/passwd"}),
-                await c.call_tool("videos", {"collection": "../etc"}))
+        return (
+            await c.call_tool("search", {"query": "x", "k": 10**6}),
+            await c.call_tool("search", {"query": "x", "tiers": ["nope"]}),
+            await c.call_tool("search", {"query": "x", "surprise": 1}),
+            await c.call_tool("get_segment", {"segment_id": 424242}),
+            await c.call_tool("add_video", {"path": "/etc/passwd"}),
+            await c.call_tool("videos", {"collection": "../etc"}),
+        )
 
     codes = ("bad_query", "bad_query", "bad_query", "not_found", "forbidden_path", "config")
     for result, code in zip(_run(service, fn), codes, strict=True):
         assert result.is_error
         text = result.content[0].text  # the SDK prefixes "Error executing tool <name>: "
-        assert json.loads(text[text.index("{"):])["code"] == code, text
+        assert json.loads(text[text.index("{") :])["code"] == code, text
 
 
 def test_lenient_arguments_agents_send(service) -> None:
     """Numbers as strings and lists as JSON text (as some clients send them) are taken; booleans are not."""
+
     async def fn(c):  # type: ignore[no-untyped-def]
-        return (await c.call_tool("search", {"query": "alpha", "k": "2", "tiers": '["screen"]'}),
-                await c.call_tool("search", {"query": "alpha", "k": True}))
+        return (
+            await c.call_tool("search", {"query": "alpha", "k": "2", "tiers": '["screen"]'}),
+            await c.call_tool("search", {"query": "alpha", "k": True}),
+        )
 
     ok, bad = _run(service, fn)
     assert _data(ok)["hits"][0]["tier"] == "screen" and len(_data(ok)["hits"]) <= 2
@@ -177,9 +190,11 @@ def test_stdio(service) -> None:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    params = StdioServerParameters(command=sys.executable, args=[
-        "-m", "memindex.cli", "serve", "--store", str(service.root), "--mcp-stdio"],
-        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "memindex.cli", "serve", "--store", str(service.root), "--mcp-stdio"],
+        env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
 
     async def main():  # type: ignore[no-untyped-def]
         async with Client(params) as client:

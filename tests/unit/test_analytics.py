@@ -52,17 +52,28 @@ def test_every_documented_example_runs(store: Store) -> None:
 def test_minutes_per_speaker_and_videos_per_language(store: Store) -> None:
     minutes, languages, shots = _examples()[:3]
     cols, rows = run_sql(store, minutes)
-    assert {(r[0], r[1]): r[2] for r in rows} == {("aaaaaaaaaaaaaaaa.mp4", "spk1"): 0.5,
-                                                  ("aaaaaaaaaaaaaaaa.mp4", "spk2"): 1.0,
-                                                  ("bbbbbbbbbbbbbbbb.mp4", "spk1"): 1.0}
+    assert {(r[0], r[1]): r[2] for r in rows} == {
+        ("aaaaaaaaaaaaaaaa.mp4", "spk1"): 0.5,
+        ("aaaaaaaaaaaaaaaa.mp4", "spk2"): 1.0,
+        ("bbbbbbbbbbbbbbbb.mp4", "spk1"): 1.0,
+    }
     cols, rows = run_sql(store, languages)
     assert {r[0]: r[1] for r in rows} == {"en": 2, "fr": 1}
     cols, rows = run_sql(store, shots)
     assert rows == [("aaaaaaaaaaaaaaaa.mp4", 4, 2.4)]  # 4 shots in a 100-s video
 
 
-@pytest.mark.parametrize("sql", ["DELETE FROM videos", "insert into x values (1)", "ATTACH 'x.db' AS y",
-                                 "COPY videos TO '/tmp/x.csv'", "", "SELECT * FROM no_such_view"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM videos",
+        "insert into x values (1)",
+        "ATTACH 'x.db' AS y",
+        "COPY videos TO '/tmp/x.csv'",
+        "",
+        "SELECT * FROM no_such_view",
+    ],
+)
 def test_writes_and_broken_sql_are_refused(store: Store, sql: str) -> None:
     with pytest.raises(QueryError):
         run_sql(store, sql)
@@ -91,8 +102,7 @@ def test_formats_and_cli(store: Store, tmp_path) -> None:
     cols, rows = run_sql(store, "SELECT name, duration FROM videos ORDER BY name")
     assert format_rows(cols, rows, "csv").splitlines()[0] == "name,duration"
     assert json.loads(format_rows(cols, rows, "json"))[0] == {"name": "aaaaaaaaaaaaaaaa.mp4", "duration": 100.0}
-    run = run_cli("sql", "SELECT name FROM videos ORDER BY name", "--store", str(tmp_path / "s"),
-                  "--format", "json")
+    run = run_cli("sql", "SELECT name FROM videos ORDER BY name", "--store", str(tmp_path / "s"), "--format", "json")
     assert run.returncode == 0 and json.loads(run.stdout)[1]["name"] == "bbbbbbbbbbbbbbbb.mp4"
     run = run_cli("sql", "DROP TABLE videos", "--store", str(tmp_path / "s"))
     assert run.returncode == 2 and "read-only" in run.stderr and "Traceback" not in run.stderr

@@ -94,9 +94,7 @@ def gapped_m4a(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("media", ["gapped_wav", "gapped_m4a"])
-def test_chunks_are_contiguous_and_cover_the_whole_duration(
-    media: str, request: pytest.FixtureRequest
-) -> None:
+def test_chunks_are_contiguous_and_cover_the_whole_duration(media: str, request: pytest.FixtureRequest) -> None:
     chunks = list(audio_chunks(request.getfixturevalue(media), chunk_seconds=10.0, search_seconds=3.0))
     assert len(chunks) == 3
     assert chunks[0].start == pytest.approx(0.0, abs=0.07)
@@ -192,9 +190,7 @@ def test_missing_multilingual_model_names_its_extra(monkeypatch: pytest.MonkeyPa
     assert info.value.extra == "multilingual" and "memindex[multilingual]" in str(info.value)
 
 
-def test_packaged_base_parts_are_joined_once_into_the_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_packaged_base_parts_are_joined_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pkgs = {m: tmp_path / "site" / m for m in asr_models._BASE_PARTS}
     for i, d in enumerate(pkgs.values(), 1):
         (d / "data").mkdir(parents=True)
@@ -256,15 +252,18 @@ def test_earlier_chunks_of_the_same_video_carry_their_evidence() -> None:
 
 def test_runs_group_by_language_and_avoid_english_only_models_when_unsure() -> None:
     regions = [Region(i * 10, i * 10 + 5) for i in range(5)]
-    choices = choose_languages([_dist(en=0.99), _dist(en=0.98), _dist(fr=0.99), _dist(en=0.97)],
-                               [5.0] * 4, {}, ROUTING)
+    choices = choose_languages([_dist(en=0.99), _dist(en=0.98), _dist(fr=0.99), _dist(en=0.97)], [5.0] * 4, {}, ROUTING)
     from ingest.lid import LanguageChoice
 
     choices.append(LanguageChoice("en", 0.4, uncertain=True))
     table = ROUTING.table("packaged")
     runs = list(plan_runs(regions, choices, table, english_only=frozenset({"packaged"})))
     assert [(r.language, r.model, len(r.regions)) for r in runs] == [
-        ("en", "packaged", 2), ("fr", "packaged-base", 1), ("en", "packaged", 1), ("en", "packaged-base", 1)]
+        ("en", "packaged", 2),
+        ("fr", "packaged-base", 1),
+        ("en", "packaged", 1),
+        ("en", "packaged-base", 1),
+    ]
 
 
 def test_routing_table_and_bad_routes() -> None:
@@ -346,10 +345,21 @@ class _FakeModel:
             if i == len(audio) or abs(audio[i] - audio[start]) > 1e-6:
                 a, b = start / SR, i / SR
                 lang = CODES[round(float(audio[start]), 1)]
-                words = [SimpleNamespace(start=a, end=(a + b) / 2, word=f" {lang}", probability=0.9),
-                         SimpleNamespace(start=(a + b) / 2, end=b, word=" words", probability=0.9)]
-                segments.append(SimpleNamespace(start=a, end=b, text=f" {lang} words", words=words,
-                                                compression_ratio=1.2, avg_logprob=-0.2, no_speech_prob=0.01))
+                words = [
+                    SimpleNamespace(start=a, end=(a + b) / 2, word=f" {lang}", probability=0.9),
+                    SimpleNamespace(start=(a + b) / 2, end=b, word=" words", probability=0.9),
+                ]
+                segments.append(
+                    SimpleNamespace(
+                        start=a,
+                        end=b,
+                        text=f" {lang} words",
+                        words=words,
+                        compression_ratio=1.2,
+                        avg_logprob=-0.2,
+                        no_speech_prob=0.01,
+                    )
+                )
                 start = i
         return iter(segments), SimpleNamespace(language=language or "en", language_probability=1.0)
 
@@ -371,8 +381,13 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str, _FakeModel]:
     return models
 
 
-def _transcribe(tr: asr.FasterWhisperTranscriber, audio: np.ndarray, regions, start: float = 100.0,
-                monkeypatch: pytest.MonkeyPatch | None = None) -> list[UtteranceRec]:
+def _transcribe(
+    tr: asr.FasterWhisperTranscriber,
+    audio: np.ndarray,
+    regions,
+    start: float = 100.0,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+) -> list[UtteranceRec]:
     import ingest.audio
 
     assert monkeypatch is not None
@@ -384,13 +399,21 @@ def test_each_region_goes_to_the_model_of_its_language(fake_models, monkeypatch:
     audio, regions = _speech((0.5, 3.0, "en"), (4.0, 7.0, "fr"), (8.0, 9.5, "es"), (10.0, 12.0, "en"))
     tr = asr.FasterWhisperTranscriber()
     utts = _transcribe(tr, audio, regions, monkeypatch=monkeypatch)
-    assert [(u.language, u.text) for u in utts] == [("en", "en words"), ("fr", "fr words"), ("es", "es words"),
-                                                     ("en", "en words")]
+    assert [(u.language, u.text) for u in utts] == [
+        ("en", "en words"),
+        ("fr", "fr words"),
+        ("es", "es words"),
+        ("en", "en words"),
+    ]
     assert [c[0] for c in fake_models["packaged"].calls] == [None, None]  # tiny.en: English only, twice
     assert [c[0] for c in fake_models["packaged-base"].calls] == ["fr", "es"]
     assert all(u.language_prob is not None and u.language_prob > 0.9 and u.quality == "ok" for u in utts)
-    assert [(round(u.start, 2), round(u.end, 2)) for u in utts] == [(100.5, 103.0), (104.0, 107.0),
-                                                                     (108.0, 109.5), (110.0, 112.0)]
+    assert [(round(u.start, 2), round(u.end, 2)) for u in utts] == [
+        (100.5, 103.0),
+        (104.0, 107.0),
+        (108.0, 109.5),
+        (110.0, 112.0),
+    ]
     assert [(w.text, round(w.start, 2)) for w in utts[1].words] == [("fr", 104.0), ("words", 105.5)]
     assert tr.name == "faster-whisper:packaged@test;*=packaged-base@test;lid=packaged-base@test"
     assert fake_models["packaged"].calls[0][2]["condition_on_previous_text"] is False
@@ -456,8 +479,20 @@ def _video(store, vid: str = "v1") -> None:  # noqa: ANN001
     from memindex.catalog.models import Video
 
     with store.write() as txn:
-        txn.session.add(Video(id=vid, uri=f"/videos/{vid}.mp4", sha256=vid * 32, size_bytes=1, duration=100.0,
-                              fps=24, width=10, height=10, has_audio=True, status="ingesting"))
+        txn.session.add(
+            Video(
+                id=vid,
+                uri=f"/videos/{vid}.mp4",
+                sha256=vid * 32,
+                size_bytes=1,
+                duration=100.0,
+                fps=24,
+                width=10,
+                height=10,
+                has_audio=True,
+                status="ingesting",
+            )
+        )
 
 
 def test_language_probability_quality_and_flags_are_stored(tmp_path: Path, light_config) -> None:  # noqa: ANN001
@@ -469,21 +504,34 @@ def test_language_probability_quality_and_flags_are_stored(tmp_path: Path, light
 
     store = Store(tmp_path / "s", config=light_config)
     _video(store)
-    utts = [UtteranceRec(0.0, 2.0, "bonjour à tous", language="fr", language_prob=0.998),
-            UtteranceRec(2.0, 4.0, "merci merci merci merci", language="fr", language_prob=0.6, quality="low",
-                         flags=("compression", "repeated-ngram")),
-            UtteranceRec(5.0, 8.0, "", language="de", language_prob=0.97, quality="low", flags=("no-model",))]
+    utts = [
+        UtteranceRec(0.0, 2.0, "bonjour à tous", language="fr", language_prob=0.998),
+        UtteranceRec(
+            2.0,
+            4.0,
+            "merci merci merci merci",
+            language="fr",
+            language_prob=0.6,
+            quality="low",
+            flags=("compression", "repeated-ngram"),
+        ),
+        UtteranceRec(5.0, 8.0, "", language="de", language_prob=0.97, quality="low", flags=("no-model",)),
+    ]
     commit_speech(store, "v1", utts, store.text_embedder, "faster-whisper:" + "x" * 300, 1.0)
     with store.Session() as s:
         rows = s.scalars(select(Utterance).order_by(Utterance.start)).all()
         assert [(r.language, r.language_prob, r.quality, r.flags) for r in rows] == [
-            ("fr", 0.998, "ok", None), ("fr", 0.6, "low", "compression,repeated-ngram"),
-            ("de", 0.97, "low", "no-model")]
+            ("fr", 0.998, "ok", None),
+            ("fr", 0.6, "low", "compression,repeated-ngram"),
+            ("de", 0.97, "low", "no-model"),
+        ]
         assert s.scalar(select(func.count(Doc.id)).where(Doc.tier == "speech")) == 2  # no doc without text
         stage = s.scalar(select(StageRun).where(StageRun.stage == "asr"))
         assert len(stage.model) == 256
-        assert stage.detail == "3 utterances; languages fr 57%, de 43%; 2 low quality; " \
-                               "3.0 s not transcribed (no model for its language)"
+        assert (
+            stage.detail == "3 utterances; languages fr 57%, de 43%; 2 low quality; "
+            "3.0 s not transcribed (no model for its language)"
+        )
 
 
 def test_utterances_from_before_the_quality_columns_read_as_ok(tmp_path: Path) -> None:
@@ -495,11 +543,16 @@ def test_utterances_from_before_the_quality_columns_read_as_ok(tmp_path: Path) -
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     with engine.begin() as conn:
         command.upgrade(db._alembic_config(conn), "0004")
-        conn.execute(sa.text("INSERT INTO videos (id, uri, sha256, size_bytes, duration, fps, width, height, "
-                             "has_audio, status, created_at, updated_at) VALUES ('v', '/v.mp4', 'h', 1, 1.0, 1.0, "
-                             "1, 1, 1, 'ready', '2026-01-01', '2026-01-01')"))
-        conn.execute(sa.text("INSERT INTO utterances (video_id, start, \"end\", text, language) "
-                             "VALUES ('v', 0, 1, 'old', 'en')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO videos (id, uri, sha256, size_bytes, duration, fps, width, height, "
+                "has_audio, status, created_at, updated_at) VALUES ('v', '/v.mp4', 'h', 1, 1.0, 1.0, "
+                "1, 1, 1, 'ready', '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO utterances (video_id, start, \"end\", text, language) VALUES ('v', 0, 1, 'old', 'en')")
+        )
     db.migrate(engine, str(tmp_path))
     with engine.connect() as conn:
         assert db.current_revision(conn) == db.head_revision()

@@ -39,16 +39,20 @@ def test_store_before_or_after_the_command_and_from_the_environment(store_dir) -
     assert before.returncode == after.returncode == 0
     assert json.loads(before.stdout) == json.loads(after.stdout)
     env = {**os.environ, "MEMINDEX_STORE": str(store_dir), "HF_HUB_OFFLINE": "1"}
-    run = subprocess.run([sys.executable, "-m", "memindex", "videos", "--json"], capture_output=True, text=True,
-                         env=env)
+    run = subprocess.run(
+        [sys.executable, "-m", "memindex", "videos", "--json"], capture_output=True, text=True, env=env
+    )
     assert json.loads(run.stdout)["videos"][0]["id"] == A
 
 
 def test_subtitles() -> None:
-    utts = [{"start": 1.5, "end": 4.25, "text": "hello\nthere", "speaker": "spk1"},
-            {"start": 3661.0, "end": 3662.5, "text": "later", "speaker": None}]
-    assert to_srt(utts) == ("1\n00:00:01,500 --> 00:00:04,250\n[spk1] hello there\n\n"
-                            "2\n01:01:01,000 --> 01:01:02,500\nlater\n")
+    utts = [
+        {"start": 1.5, "end": 4.25, "text": "hello\nthere", "speaker": "spk1"},
+        {"start": 3661.0, "end": 3662.5, "text": "later", "speaker": None},
+    ]
+    assert to_srt(utts) == (
+        "1\n00:00:01,500 --> 00:00:04,250\n[spk1] hello there\n\n2\n01:01:01,000 --> 01:01:02,500\nlater\n"
+    )
     assert to_vtt(utts).startswith("WEBVTT\n\n00:00:01.500 --> 00:00:04.250\n[spk1] hello there\n")
 
 

@@ -35,8 +35,7 @@ def test_pending_then_backfill(tmp_path, cut_video) -> None:
     import torch
 
     ckpt = tmp_path / "clip.pt"
-    cfg = StoreConfig(text=TextEncoderConfig(name="hashing"),
-                      frame=FrameEncoderConfig(arch=ARCH, pretrained=str(ckpt)))
+    cfg = StoreConfig(text=TextEncoderConfig(name="hashing"), frame=FrameEncoderConfig(arch=ARCH, pretrained=str(ckpt)))
     index = memindex.open(tmp_path / "store", config=cfg)
     report = index.ingest([cut_video[0]], config=NO_MODELS)
     assert report.ok

@@ -49,8 +49,9 @@ def test_ingest_generated_video(tmp_path, cut_video, light_config) -> None:
     assert stats["segments"]["shot"] == len(truth) + 1
     assert stats["segments"]["video"] == 1
     vid = report.ingested[0]["video_id"]
-    shots = [sh for ch in index.browse(vid, level="video")[0]["children"] for ev in ch["children"]
-             for sh in ev["children"]]  # video > chapters > events > shots
+    shots = [
+        sh for ch in index.browse(vid, level="video")[0]["children"] for ev in ch["children"] for sh in ev["children"]
+    ]  # video > chapters > events > shots
     starts = [s["start"] for s in shots]
     assert starts[0] == 0 and all(abs(a - b) <= 0.25 for a, b in zip(starts[1:], truth, strict=True))
     assert shots[-1]["end"] == pytest.approx(probe(str(path)).duration, abs=0.05)

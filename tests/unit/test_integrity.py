@@ -172,8 +172,12 @@ def test_corrupt_catalog_and_config_name_the_file(store: Store, tmp_path) -> Non
 @contextlib.contextmanager
 def _tmpfs(path: Path, size: str = "8m"):  # type: ignore[no-untyped-def]
     path.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("this machine cannot mount a tmpfs (not root, or no mount namespace)")
     try:
         yield path

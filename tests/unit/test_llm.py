@@ -15,8 +15,9 @@ def _client(server: FakeOpenAI, **kw) -> ChatClient:  # type: ignore[no-untyped-
 def test_plain_reply_and_usage() -> None:
     with FakeOpenAI() as server:
         server.reply("hello there", usage=(7, 3))
-        out = _client(server).chat([{"role": "user", "content": [{"type": "text", "text": "hi"},
-                                                                  image_part(b"\xff\xd8jpeg")]}])
+        out = _client(server).chat(
+            [{"role": "user", "content": [{"type": "text", "text": "hi"}, image_part(b"\xff\xd8jpeg")]}]
+        )
         assert out.content == "hello there" and out.tokens == 10
         req = server.requests[0]
         assert req["path"] == "/v1/chat/completions" and req["auth"] == "Bearer sk-test"

@@ -81,8 +81,10 @@ def test_unknown_reader_name_lists_valid_ones():
     assert "rapidocr" in str(info.value) and "tesseract" in str(info.value)
 
 
-@pytest.mark.parametrize(("module", "name", "extra"), [("rapidocr_onnxruntime", "rapidocr", "ocr"),
-                                                       ("pytesseract", "tesseract", "tesseract")])
+@pytest.mark.parametrize(
+    ("module", "name", "extra"),
+    [("rapidocr_onnxruntime", "rapidocr", "ocr"), ("pytesseract", "tesseract", "tesseract")],
+)
 def test_missing_package_names_its_extra(monkeypatch, module, name, extra):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingDependencyError) as info:

@@ -28,8 +28,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     base = Path(tempfile.mkdtemp(prefix="memindex-pg-"))  # outside pytest's 0700 tree: the server runs as 'postgres'
     base.chmod(0o755)
     data = base / "data"
-    url = subprocess.run(["bash", str(SCRIPT), "start", str(data)], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    url = subprocess.run(
+        ["bash", str(SCRIPT), "start", str(data)], capture_output=True, text=True, check=True
+    ).stdout.strip()
     yield url
     subprocess.run(["bash", str(SCRIPT), "stop", str(data)], check=False)
     shutil.rmtree(base, ignore_errors=True)

@@ -18,8 +18,20 @@ from memindex.store import DocRow, Store
 
 def _add_video(store: Store, vid: str, texts: list[tuple[float, float, str]]) -> None:
     with store.write() as txn:
-        txn.session.add(Video(id=vid, uri=f"/videos/{vid}.mp4", sha256=vid * 4, size_bytes=1, duration=100.0,
-                              fps=24, width=10, height=10, has_audio=True, status="ready"))
+        txn.session.add(
+            Video(
+                id=vid,
+                uri=f"/videos/{vid}.mp4",
+                sha256=vid * 4,
+                size_bytes=1,
+                duration=100.0,
+                fps=24,
+                width=10,
+                height=10,
+                has_audio=True,
+                status="ready",
+            )
+        )
         txn.session.flush()
         rows = []
         for start, end, text in texts:
@@ -36,8 +48,10 @@ def store(tmp_path, light_config) -> Store:
 
 
 def test_import_is_light() -> None:
-    code = "import memindex, sys; print(sorted(m for m in ('torch', 'cv2', 'faster_whisper', 'faiss', " \
-           "'sentence_transformers', 'open_clip') if m in sys.modules))"
+    code = (
+        "import memindex, sys; print(sorted(m for m in ('torch', 'cv2', 'faster_whisper', 'faiss', "
+        "'sentence_transformers', 'open_clip') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -49,15 +63,32 @@ def test_public_surface() -> None:
 
 
 def test_search_finds_exact_words_and_numbers(store: Store) -> None:
-    _add_video(store, "a" * 16, [(0, 5, "welcome to the lecture on graphs"),
-                                 (5, 9, "the answer is 4217 exactly"), (9, 14, "thank you all for coming")])
+    _add_video(
+        store,
+        "a" * 16,
+        [
+            (0, 5, "welcome to the lecture on graphs"),
+            (5, 9, "the answer is 4217 exactly"),
+            (9, 14, "thank you all for coming"),
+        ],
+    )
     index = memindex.MemoryIndex(store)
     hits = index.search("4217", k=3, tiers=["speech"])
     assert hits[0].text == "the answer is 4217 exactly"
     assert (hits[0].start, hits[0].end) == (5, 9)
     assert hits[0].uri == "/videos/aaaaaaaaaaaaaaaa.mp4"
-    assert set(hits[0].to_dict()) >= {"video_id", "uri", "start", "end", "level", "tier", "modality", "score",
-                                      "text", "keyframe"}
+    assert set(hits[0].to_dict()) >= {
+        "video_id",
+        "uri",
+        "start",
+        "end",
+        "level",
+        "tier",
+        "modality",
+        "score",
+        "text",
+        "keyframe",
+    }
 
 
 def test_filters_by_video_and_time(store: Store) -> None:
