@@ -8,7 +8,7 @@ once with ``min_confidence=0`` (the agent records its calibrated confidence); th
 
     python benchmarks/abstention.py --store DIR [--fit] [--json OUT]
 
-``--fit`` refits the Platt scaling (``query.abstain.PLATT``) on the tuning split's raw support and prints the
+``--fit`` refits the Platt scaling (``memindex.query.abstain.PLATT``) on the tuning split's raw support and prints the
 constants; the default threshold is the one that makes the most right decisions on the tuning split, and the
 report gives the untouched test split at that threshold plus the trade-off curve on both."""
 
@@ -24,9 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/query.py is not `query`
 
 import memindex  # noqa: E402
-from query.abstain import THRESHOLD, calibrate  # noqa: E402
-from query.eval import interval_hit, load  # noqa: E402
-from query.hygiene import INTERNAL  # noqa: E402
+from memindex.query.abstain import THRESHOLD, calibrate  # noqa: E402
+from memindex.query.eval import interval_hit, load  # noqa: E402
+from memindex.query.hygiene import INTERNAL  # noqa: E402
 
 THRESHOLDS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

@@ -107,7 +107,7 @@ def _decode_video_forever(path: str) -> None:
 
 def run_setting(name: str) -> dict:
     """Decode and (unless decode-only) transcribe the whole video; utterances as plain dicts."""
-    from ingest.audio import audio_chunks
+    from memindex.ingest.audio import audio_chunks
 
     opts = dict(SETTINGS[name])
     contended = opts.pop("contended", False)
@@ -124,7 +124,7 @@ def run_setting(name: str) -> dict:
 
 
 def _timed_run(name: str, opts: dict, audio_chunks) -> dict:  # noqa: ANN001
-    from ingest.asr import FasterWhisperTranscriber
+    from memindex.ingest.asr import FasterWhisperTranscriber
 
     t0 = time.perf_counter()
     tr = None if name == "decode-only" else FasterWhisperTranscriber(opts.pop("model", "packaged"), **opts)

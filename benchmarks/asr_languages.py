@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ingest.asr import FasterWhisperTranscriber  # noqa: E402
-from ingest.asr_guards import GuardConfig  # noqa: E402
-from ingest.records import AudioChunk  # noqa: E402
+from memindex.ingest.asr import FasterWhisperTranscriber  # noqa: E402
+from memindex.ingest.asr_guards import GuardConfig  # noqa: E402
+from memindex.ingest.records import AudioChunk  # noqa: E402
 from tests.speech_packages import SR, Prompt, Unavailable, clip, prompts  # noqa: E402
 
 _OLD_LADDER = GuardConfig(temperatures=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))

@@ -1,5 +1,5 @@
-"""Speaker counts and diarization error rate of ``ingest.diarize`` on the shared labelled audio, before and after
-clusters of one voice are merged across the recording; and the fit of that merge (``merge_threshold``,
+"""Speaker counts and diarization error rate of ``memindex.ingest.diarize`` on the shared labelled audio,
+before and after clusters of one voice are merged across the recording; and the fit of that merge (``merge_threshold``,
 ``min_video_speaker``) on part of the audio, verified on the rest. Writes benchmarks/diarization.md.
 
     python benchmarks/diarization.py [--threshold 0.28] [--merge-threshold 0.9] [--min-video-speaker 5]
@@ -137,7 +137,7 @@ def der(
 # -- audio ------------------------------------------------------------------------------------------------
 def recording_audio(rec: Recording) -> tuple[float, np.ndarray]:
     """(start time, 16 kHz mono samples) of the recording: its files end to end, cut to its span."""
-    from ingest.audio import audio_chunks
+    from memindex.ingest.audio import audio_chunks
 
     parts: list[np.ndarray] = []
     for path in rec.files:
@@ -152,8 +152,8 @@ def recording_audio(rec: Recording) -> tuple[float, np.ndarray]:
 
 def pipeline_chunks(start: float, samples: np.ndarray) -> Iterator[Any]:
     """The samples in the pipeline's chunks: 300 s each, cut at the quietest 0.2 s of their last 5 s."""
-    from ingest.audio import quietest_cut
-    from ingest.records import AudioChunk
+    from memindex.ingest.audio import quietest_cut
+    from memindex.ingest.records import AudioChunk
 
     chunk_n, pos = int(CHUNK_SECONDS * SR), 0
     while pos < len(samples):
@@ -168,7 +168,7 @@ def pipeline_chunks(start: float, samples: np.ndarray) -> Iterator[Any]:
 
 def diarize(rec: Recording, cfg: Any, diarizer: Any = None) -> Any:
     """A ``SpeakerStage`` that has been fed the whole recording."""
-    from ingest.diarize import ResemblyzerDiarizer, SpeakerStage
+    from memindex.ingest.diarize import ResemblyzerDiarizer, SpeakerStage
 
     stage = SpeakerStage(diarizer or ResemblyzerDiarizer(cfg), cfg)
     for chunk in pipeline_chunks(*recording_audio(rec)):
@@ -189,7 +189,7 @@ class Measured:
 
 
 def measure(recs: Sequence[Recording], cfg: Any) -> list[Measured]:
-    from ingest.diarize import ResemblyzerDiarizer, _video_clusters
+    from memindex.ingest.diarize import ResemblyzerDiarizer, _video_clusters
 
     diarizer, out = ResemblyzerDiarizer(cfg), []
     for rec in recs:
@@ -202,7 +202,7 @@ def measure(recs: Sequence[Recording], cfg: Any) -> list[Measured]:
 
 
 def after(m: Measured, cfg: Any) -> list[tuple[list[Any], Any]]:
-    from ingest.diarize import merge_clusters
+    from memindex.ingest.diarize import merge_clusters
 
     return merge_clusters(m.before, cfg.merge_threshold, cfg.min_video_speaker, cfg.speaker_threshold)
 
@@ -296,7 +296,7 @@ def report(measured: Sequence[Measured], cfg: Any, fitted: tuple[float, float, d
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ingest.diarize import DiarizeConfig
+    from memindex.ingest.diarize import DiarizeConfig
 
     d = DiarizeConfig()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

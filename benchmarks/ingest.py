@@ -12,7 +12,7 @@ trailer_bbb.mp4) as one batch with each executor, each in its own process, and p
 stage profile of the inline run (``stage_runs.seconds``) and whether every executor gave the inline index;
 ``ray`` needs a head at ``MEMINDEX_RAY_ADDRESS`` (run it through ``scripts/ray_ns.sh``). ``--write`` measures
 docs per second through the write path: the speech group's commit (utterances, words, docs with vectors)
-as ORM objects (how commits were written before issue 10) and as the multi-row inserts of ``ingest.commit``.
+as ORM objects (how commits were written before issue 10) and as the multi-row inserts of ``memindex.ingest.commit``.
 Results are ratios from one run on one machine.
 """
 
@@ -42,15 +42,15 @@ def _peak_mb() -> float:
 
 
 def stage_decode(video: str) -> dict:
-    from ingest.decode import decode_frames
+    from memindex.ingest.decode import decode_frames
 
     n = sum(1 for _ in decode_frames(video))
     return {"frames": n}
 
 
 def stage_shots(video: str) -> dict:
-    from ingest.decode import decode_frames
-    from ingest.shots import make_shot_detector
+    from memindex.ingest.decode import decode_frames
+    from memindex.ingest.shots import make_shot_detector
 
     det = make_shot_detector("adaptive")
     cuts = [c for f in decode_frames(video) for c in det.feed(f.t, f.small)] + det.flush()
@@ -58,9 +58,9 @@ def stage_shots(video: str) -> dict:
 
 
 def stage_ocr(video: str) -> dict:
-    from ingest.decode import decode_frames
-    from ingest.ocr import ScreenTextTracker, make_ocr_reader
-    from ingest.records import SampledFrame
+    from memindex.ingest.decode import decode_frames
+    from memindex.ingest.ocr import ScreenTextTracker, make_ocr_reader
+    from memindex.ingest.records import SampledFrame
 
     tracker = ScreenTextTracker(make_ocr_reader("rapidocr"))
     lines = []
@@ -81,8 +81,8 @@ def stage_ocr(video: str) -> dict:
 
 
 def stage_asr(video: str) -> dict:
-    from ingest.asr import make_transcriber
-    from ingest.audio import audio_chunks
+    from memindex.ingest.asr import make_transcriber
+    from memindex.ingest.audio import audio_chunks
 
     asr = make_transcriber("faster-whisper")
     utts = [u for chunk in audio_chunks(video) for u in asr.transcribe(chunk)]
@@ -101,7 +101,7 @@ def stage_pipeline(video: str) -> dict:
 
 
 def run_one(stage: str, video: str) -> dict:
-    from ingest.decode import probe
+    from memindex.ingest.decode import probe
 
     duration = probe(video).duration
     t0 = time.perf_counter()
@@ -148,7 +148,7 @@ EXECUTOR_VIDEOS = [DEFAULT_VIDEO, DEFAULT_VIDEO.parent / "trailer_bbb.mp4"]
 def run_executor(name: str, workers: int, videos: list[str], store: str) -> dict:
     """One batch with one executor into a fresh store: x real time, peak memory (driver; its local workers)."""
     import memindex
-    from ingest.decode import probe
+    from memindex.ingest.decode import probe
 
     options = {"local": {"workers": workers}, "ray": {"address": os.environ.get("MEMINDEX_RAY_ADDRESS", "")}}
     total = sum(probe(v).duration for v in videos)
@@ -279,10 +279,10 @@ def write_path(n_docs: int, words: int, repeats: int = 3) -> None:
 
     import numpy as np
 
-    from ingest.commit import add_utterances
-    from ingest.records import UtteranceRec, WordRec
     from memindex.catalog.models import Video
     from memindex.config import FrameEncoderConfig, StoreConfig, TextEncoderConfig
+    from memindex.ingest.commit import add_utterances
+    from memindex.ingest.records import UtteranceRec, WordRec
     from memindex.store import Store
 
     def utterance(i: int) -> UtteranceRec:

@@ -1,4 +1,4 @@
-"""Which OCR reader, prefilter and thresholds ``ingest.ocr`` uses by default: measured, not guessed.
+"""Which OCR reader, prefilter and thresholds ``memindex.ingest.ocr`` uses by default: measured, not guessed.
 
 Decodes each video once with PyAV at 2 fps and feeds the same frames to several ``ScreenTextTracker``
 configurations side by side, then prints per configuration: seconds per read, total OCR seconds (prefilter
@@ -29,8 +29,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ingest.ocr import OcrReader, ScreenTextTracker, TextPrefilter, make_ocr_reader, text_similarity
-from ingest.records import OcrLineRec, SampledFrame
+from memindex.ingest.ocr import OcrReader, ScreenTextTracker, TextPrefilter, make_ocr_reader, text_similarity
+from memindex.ingest.records import OcrLineRec, SampledFrame
 
 log = logging.getLogger("benchmarks.ocr_choice")
 

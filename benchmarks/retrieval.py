@@ -17,13 +17,10 @@ import json
 import math
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-# This folder holds query.py: keep it off sys.path so `import query` finds the agent package.
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -31,7 +28,7 @@ import numpy as np  # noqa: E402
 
 import memindex  # noqa: E402
 from memindex.errors import MemIndexError  # noqa: E402
-from query.eval import interval_hit, load  # noqa: E402
+from memindex.query.eval import interval_hit, load  # noqa: E402
 
 EVAL = HERE / "eval"
 SYSTEMS = ("baseline", "search", "agent")

@@ -158,7 +158,7 @@ def _load(url: str, args, ready: dict, admin, late: str) -> dict:  # type: ignor
     for t in threads:
         t.start()
     time.sleep(args.seconds * 0.2)
-    from ingest.pipeline import video_id_for
+    from memindex.ingest.pipeline import video_id_for
 
     late_state["id"] = video_id_for(late)[0]
     t_ing = time.monotonic()

@@ -37,8 +37,8 @@ def score(found: list[float], truth: list[float], tol: float = 0.5) -> tuple[flo
 
 
 def run(path: str, truth: list[float], end: float | None, skip_nonref: bool) -> list[tuple]:
-    from ingest.decode import decode_frames
-    from ingest.shots import SHOT_DETECTORS, make_shot_detector
+    from memindex.ingest.decode import decode_frames
+    from memindex.ingest.shots import SHOT_DETECTORS, make_shot_detector
 
     dets = {name: make_shot_detector(name) for name in SHOT_DETECTORS}
     cuts: dict[str, list[float]] = {name: [] for name in dets}

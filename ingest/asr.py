@@ -20,9 +20,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ingest.asr_guards import GuardConfig, SegmentGuard, quality_of
-from ingest.asr_models import PACKAGED, PACKAGED_BASE, load_whisper, model_cache_dir, resolve_model
-from ingest.lid import (
+from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.ingest.asr_guards import GuardConfig, SegmentGuard, quality_of
+from memindex.ingest.asr_models import PACKAGED, PACKAGED_BASE, load_whisper, model_cache_dir, resolve_model
+from memindex.ingest.lid import (
     LanguageChoice,
     LanguageDetector,
     LanguageRouting,
@@ -33,8 +34,7 @@ from ingest.lid import (
     model_for,
     plan_runs,
 )
-from ingest.records import AudioChunk, UtteranceRec, WordRec
-from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.ingest.records import AudioChunk, UtteranceRec, WordRec
 from memindex.registry import Registry
 
 __all__ = [
@@ -182,7 +182,7 @@ class FasterWhisperTranscriber:
     def _regions(self, audio: np.ndarray) -> list[Region]:
         if self._vad is None:
             return [Region(s, min(s + _WINDOW, len(audio))) for s in range(0, len(audio), _WINDOW)]
-        from ingest.audio import speech_regions
+        from memindex.ingest.audio import speech_regions
 
         return [Region(s, e) for s, e in speech_regions(audio, threshold=self._vad, sample_rate=SR) if e > s]
 

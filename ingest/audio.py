@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.records import AudioChunk
 from memindex.errors import ConfigError, MediaError, MissingDependencyError
+from memindex.ingest.records import AudioChunk
 
 __all__ = ["audio_chunks", "has_audio", "quietest_cut", "speech_regions"]
 

@@ -8,10 +8,10 @@ import logging
 import numpy as np
 from sqlalchemy import select
 
-from ingest.commit import record_stage
 from memindex.catalog.models import Doc, Frame
 from memindex.encoders.base import FrameEmbedder
 from memindex.errors import StageError
+from memindex.ingest.commit import record_stage
 from memindex.store import Store
 
 __all__ = ["backfill_visual"]

@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.config import VIDEO_EXTENSIONS
+from memindex.ingest.config import VIDEO_EXTENSIONS
 
 __all__ = ["discover"]
 

@@ -61,7 +61,7 @@ class CaptionerConfig:
 
 
 def _prompt() -> str:
-    return resources.files("ingest").joinpath("prompts/caption.txt").read_text("utf-8").strip()
+    return resources.files("memindex.ingest").joinpath("prompts/caption.txt").read_text("utf-8").strip()
 
 
 class NoneCaptioner:

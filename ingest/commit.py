@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select, update
 
-from ingest.records import UtteranceRec
-from ingest.visual_pass import KeptFrame, VisualResult
 from memindex.catalog.models import Frame, OcrLine, Segment, StageRun, Utterance, Word
 from memindex.encoders.base import TextEmbedder
+from memindex.ingest.records import UtteranceRec
+from memindex.ingest.visual_pass import KeptFrame, VisualResult
 from memindex.store import DocRow, Store, WriteTxn
 
 __all__ = [
@@ -47,7 +47,7 @@ def record_stage(
 
 
 def record_outcome(txn: WriteTxn, video_id: str, outcome: Any) -> None:
-    """Record an ``ingest.work.Outcome``."""
+    """Record an ``memindex.ingest.work.Outcome``."""
     record_stage(txn, video_id, outcome.stage, outcome.status, outcome.model, outcome.detail, outcome.seconds)
 
 

@@ -9,15 +9,15 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.asr_guards import GuardConfig
-from ingest.captioners import CaptionerConfig
-from ingest.describe import SummaryConfig
-from ingest.diarize import DiarizeConfig
-from ingest.hierarchy import HierarchyConfig
-from ingest.lid import LanguageRouting
-from ingest.ocr import ReadBudget
-from ingest.semantic import SemanticConfig
 from memindex.errors import ConfigError
+from memindex.ingest.asr_guards import GuardConfig
+from memindex.ingest.captioners import CaptionerConfig
+from memindex.ingest.describe import SummaryConfig
+from memindex.ingest.diarize import DiarizeConfig
+from memindex.ingest.hierarchy import HierarchyConfig
+from memindex.ingest.lid import LanguageRouting
+from memindex.ingest.ocr import ReadBudget
+from memindex.ingest.semantic import SemanticConfig
 
 __all__ = [
     "DecodeConfig",

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
-from ingest.hierarchy import Levels, Span
-from ingest.stored import VideoRows
 from memindex.errors import ConfigError
+from memindex.ingest.hierarchy import Levels, Span
+from memindex.ingest.stored import VideoRows
 from memindex.llm import ChatClient, LLMConfig, LLMError
 
 __all__ = [
@@ -111,7 +111,7 @@ class LLMSummariser:
         self.max_input_chars = max_input_chars
         self.max_tokens = max_tokens
         self.failed: str | None = None
-        self.prompt = resources.files("ingest").joinpath("prompts/summarise.txt").read_text("utf-8")
+        self.prompt = resources.files("memindex.ingest").joinpath("prompts/summarise.txt").read_text("utf-8")
 
     def summarise(self, level: str, own: SegmentText, children: Sequence[SegmentText]) -> str:
         if self.failed is None:

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import delete, select
 
-from ingest.records import AudioChunk, UtteranceRec, WordRec
 from memindex.catalog.semantic import Entity, EntityMention, live_entity, normalize, prune_orphans, speaker_label
 from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.ingest.records import AudioChunk, UtteranceRec, WordRec
 from memindex.store import Store
 
 __all__ = [
@@ -246,7 +246,7 @@ class SpeakerStage:
 
     def label(self, store: Store, video_id: str, utts: Sequence[UtteranceRec]) -> tuple[list[UtteranceRec], str]:
         """Write the video's speaker turns (replacing earlier ones) and label the words; returns detail."""
-        from ingest.commit import record_stage
+        from memindex.ingest.commit import record_stage
 
         t0 = time.perf_counter()
         groups, before = self.speakers()

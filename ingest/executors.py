@@ -2,7 +2,7 @@
 
 - ``inline``: in the driver's process, one video at a time (the library's default; what tests use);
 - ``local``: worker processes on this machine (``memindex ingest --workers N``; default one per core), each
-  a fresh interpreter (``python -m ingest.worker``: nothing inherited, the caller's main module never
+  a fresh interpreter (``python -m memindex.ingest.worker``: nothing inherited, the caller's main module never
   re-run) loading its models once for all the videos it analyzes;
 - ``ray``: the same worker function as Ray tasks (``memindex ingest --ray [ADDRESS]``; the ``ray`` extra),
   with Ray's scheduling and retries.
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.work import Models, TaskFailure, VideoRecords, VideoTask, analyze, run_task
-from ingest.worker import Channel
 from memindex.errors import ConfigError, MemIndexError, MissingDependencyError, StageError
+from memindex.ingest.work import Models, TaskFailure, VideoRecords, VideoTask, analyze, run_task
+from memindex.ingest.worker import Channel
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.registry import Registry
 
@@ -140,7 +140,7 @@ class _Worker:
 
 
 class LocalExecutor:
-    """N worker processes (``python -m ingest.worker``), each fed one task at a time, so a worker that dies
+    """N worker processes (``python -m memindex.ingest.worker``), each fed one task at a time, so a worker that dies
     is known with the task it held: that task is retried ``retries`` times on a fresh worker, then fails
     alone. A reader thread forwards the workers' progress and collects their results."""
 
@@ -166,7 +166,7 @@ class LocalExecutor:
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest.worker", str(theirs.fileno()), str(level), str(os.getpid())],
+            [sys.executable, "-m", "memindex.ingest.worker", str(theirs.fileno()), str(level), str(os.getpid())],
             pass_fds=(theirs.fileno(),),
             env=env,
             stdin=subprocess.DEVNULL,

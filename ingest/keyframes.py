@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.records import SampledFrame
+from memindex.ingest.records import SampledFrame
 
 __all__ = ["Keyframe", "KeyframeSelector"]
 

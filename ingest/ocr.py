@@ -16,8 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ingest.records import OcrLineRec, SampledFrame
 from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.ingest.records import OcrLineRec, SampledFrame
 from memindex.registry import Registry
 
 __all__ = [

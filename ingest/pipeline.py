@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ingest.batch import discover
-from ingest.config import IngestConfig
-from ingest.executors import ExecutorSettings, make_executor
-from ingest.runner import IngestReport, Runner, video_id_for
-from ingest.stages import store_stages
-from ingest.store_stages import BesideStore
-from ingest.work import Models
 from memindex.errors import ConfigError, MediaError
+from memindex.ingest.batch import discover
+from memindex.ingest.config import IngestConfig
+from memindex.ingest.executors import ExecutorSettings, make_executor
+from memindex.ingest.runner import IngestReport, Runner, video_id_for
+from memindex.ingest.stages import store_stages
+from memindex.ingest.store_stages import BesideStore
+from memindex.ingest.work import Models
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.store import Store
 
@@ -79,8 +79,8 @@ class Ingester:
     def speaker_stage(self, vid: str) -> Any:
         """A fresh ``SpeakerStage`` for one video, or None when speakers are off or the diarizer cannot load
         (then recorded as failed for the video, and said loudly)."""
-        from ingest.commit import record_outcome
-        from ingest.speech import speaker_stage
+        from memindex.ingest.commit import record_outcome
+        from memindex.ingest.speech import speaker_stage
 
         stage = speaker_stage(self.cfg.speakers, self.models)
         if stage is None or hasattr(stage, "feed"):
@@ -92,7 +92,7 @@ class Ingester:
 
     # -- backfill ----------------------------------------------------------------------------------------
     def backfill(self, stage: str = "visual", *, progress: ProgressCallback | None = None) -> dict:
-        from ingest.backfill import backfill_visual
+        from memindex.ingest.backfill import backfill_visual
 
         if stage != "visual":
             raise ConfigError(f"unknown backfill stage {stage!r}; valid: ['visual']")
@@ -102,6 +102,6 @@ class Ingester:
     # -- rebuild -----------------------------------------------------------------------------------------
     def rebuild(self, stage: str, videos: Any = None, *, progress: ProgressCallback | None = None) -> dict:
         """Re-derive a stage (events | captions | semantic) from stored rows, replacing its results atomically."""
-        from ingest.rebuild import rebuild
+        from memindex.ingest.rebuild import rebuild
 
         return rebuild(self.store, stage, videos, builder=self.beside.hierarchy, semantic=self.cfg.semantic)

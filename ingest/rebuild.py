@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, select, update
 
-from ingest.captioners import Captioner, caption_keyframes, make_captioner
-from ingest.commit import record_stage
-from ingest.config import IngestConfig
-from ingest.describe import SegmentText, Summariser, describe, make_summariser
-from ingest.hierarchy import Levels, Span, group
-from ingest.stored import VideoRows, load_rows, timeline
 from memindex.catalog.models import LEVELS, Doc, Segment, Video
 from memindex.errors import ConfigError, MemIndexError
+from memindex.ingest.captioners import Captioner, caption_keyframes, make_captioner
+from memindex.ingest.commit import record_stage
+from memindex.ingest.config import IngestConfig
+from memindex.ingest.describe import SegmentText, Summariser, describe, make_summariser
+from memindex.ingest.hierarchy import Levels, Span, group
+from memindex.ingest.stored import VideoRows, load_rows, timeline
 from memindex.store import DocRow, Store, WriteTxn
 
 __all__ = ["HierarchyBuilder", "rebuild", "REBUILD_STAGES", "EPISODIC_TIERS"]
@@ -125,7 +125,7 @@ def rebuild(
     for vid in video_ids:
         entry: dict[str, Any] = {}
         if stage == "semantic":  # names, terms, facts and semantic docs; speaker turns are kept
-            from ingest.semantic import consolidate
+            from memindex.ingest.semantic import consolidate
 
             out["videos"][vid] = consolidate(store, vid, semantic)
             continue

@@ -18,15 +18,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ingest import stages
-from ingest.claims import claim, holder
-from ingest.commit import commit_group, record_stage
-from ingest.decode import VideoInfo, probe
-from ingest.executors import Executor
-from ingest.failures import file_error, store_fault
-from ingest.work import VideoRecords, VideoTask
 from memindex.catalog.models import READY, StageRun, Video
 from memindex.errors import MediaError, MemIndexError
+from memindex.ingest import stages
+from memindex.ingest.claims import claim, holder
+from memindex.ingest.commit import commit_group, record_stage
+from memindex.ingest.decode import VideoInfo, probe
+from memindex.ingest.executors import Executor
+from memindex.ingest.failures import file_error, store_fault
+from memindex.ingest.work import VideoRecords, VideoTask
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.store import Store
 
@@ -123,7 +123,7 @@ class Runner:
         """Run one step for a file, reporting its failure; False when the store itself failed (stop)."""
         try:
             step(path)
-        except Exception as exc:  # any failure of this one file is reported for it; see ingest.failures
+        except Exception as exc:  # any failure of this one file is reported for it; see memindex.ingest.failures
             vid = exc.video_id if isinstance(exc, _VideoFailed) else None
             cause = exc.__cause__ if isinstance(exc, _VideoFailed) and exc.__cause__ else exc
             log.debug("ingest of %r failed", path, exc_info=cause)

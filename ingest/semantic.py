@@ -21,8 +21,6 @@ from importlib import resources
 
 from sqlalchemy import delete, select
 
-from ingest.faces import FaceEncoder, FaceSighting, detect_faces, write_faces
-from ingest.stored import load_rows
 from memindex.catalog.models import Segment, Video
 from memindex.catalog.semantic import (
     Entity,
@@ -36,6 +34,8 @@ from memindex.catalog.semantic import (
 )
 from memindex.entities import refresh_semantic_docs
 from memindex.errors import MissingDependencyError, StageError
+from memindex.ingest.faces import FaceEncoder, FaceSighting, detect_faces, write_faces
+from memindex.ingest.stored import load_rows
 from memindex.llm import ChatClient, LLMConfig, LLMError
 from memindex.store import Store
 
@@ -116,7 +116,7 @@ def pattern_facts(rows) -> list[tuple[str, str, str, float, float, str, str | No
 
 
 def _llm_facts(rows, cfg: LLMConfig) -> list[tuple[str, str, str, float, float, str, str | None]]:  # type: ignore[no-untyped-def]
-    prompt = resources.files("ingest").joinpath("prompts/facts.txt").read_text("utf-8")
+    prompt = resources.files("memindex.ingest").joinpath("prompts/facts.txt").read_text("utf-8")
     text = "\n".join(u.text for u in rows.utterances) + "\n" + "\n".join(ln.text for ln in rows.ocr)
     client = ChatClient(cfg)
     try:
@@ -190,7 +190,7 @@ def consolidate(
 ) -> dict:
     """Re-derive the video's names, terms, faces and facts and its semantic docs, atomically;
     ``face_encoder`` lets a caller load dlib's models once for many videos."""
-    from ingest.commit import record_stage
+    from memindex.ingest.commit import record_stage
 
     cfg = cfg or SemanticConfig()
     t0 = time.perf_counter()

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ingest.records import UtteranceRec
 from memindex.errors import MemIndexError
+from memindex.ingest.records import UtteranceRec
 
 __all__ = ["SpeechRecords", "SpeakerRecords", "SpeechStage", "speaker_stage"]
 
@@ -40,7 +40,7 @@ class SpeechRecords:
 
 class SpeechStage:
     def produce(self, job: Any) -> SpeechRecords | None:
-        from ingest.work import Outcome
+        from memindex.ingest.work import Outcome
 
         cfg = job.config
         if not job.info.has_audio:
@@ -59,7 +59,7 @@ class SpeechStage:
         if speakers is not None and not isinstance(speakers, Outcome):
             groups, clusters = speakers.speakers()
             speakers = SpeakerRecords(speakers.diarizer.name, groups, clusters, speakers.seconds)
-        from ingest.commit import speech_detail
+        from memindex.ingest.commit import speech_detail
 
         done = Outcome("asr", "done", asr.name[:256], speech_detail(utts), time.perf_counter() - t0)
         return SpeechRecords(utts, vectors, done, speakers)
@@ -68,8 +68,8 @@ class SpeechStage:
         """Speech has no files."""
 
     def commit(self, txn: Any, video_id: str, rec: SpeechRecords, cfg: Any) -> None:
-        from ingest.commit import add_utterances, record_outcome, record_stage
-        from ingest.diarize import assign_words, match_speakers
+        from memindex.ingest.commit import add_utterances, record_outcome, record_stage
+        from memindex.ingest.diarize import assign_words, match_speakers
 
         utts = rec.utterances
         if isinstance(rec.speakers, SpeakerRecords):
@@ -90,8 +90,8 @@ class SpeechStage:
 
 
 def _transcribe(job: Any, speakers: Any) -> tuple[Any, list[UtteranceRec], Any]:
-    from ingest.asr import transcriber_for
-    from ingest.audio import audio_chunks
+    from memindex.ingest.asr import transcriber_for
+    from memindex.ingest.audio import audio_chunks
 
     cfg = job.config.asr
     asr = job.models.load("asr", cfg, lambda: transcriber_for(cfg))
@@ -105,11 +105,11 @@ def _transcribe(job: Any, speakers: Any) -> tuple[Any, list[UtteranceRec], Any]:
 def speaker_stage(cfg: Any, models: Any) -> Any:
     """A fresh ``SpeakerStage`` for a video; None when speakers are off; a failed ``Outcome`` when the
     diarizer cannot load (speech is still transcribed)."""
-    from ingest.work import Outcome
+    from memindex.ingest.work import Outcome
 
     if not cfg.enabled:
         return None
-    from ingest.diarize import SpeakerStage, make_diarizer
+    from memindex.ingest.diarize import SpeakerStage, make_diarizer
 
     try:
         diarizer = models.load("diarizer", cfg, lambda: make_diarizer(cfg))
@@ -119,7 +119,7 @@ def speaker_stage(cfg: Any, models: Any) -> Any:
 
 
 def _feed(job: Any, stage: Any, chunk: Any) -> Any:
-    from ingest.work import Outcome
+    from memindex.ingest.work import Outcome
 
     if stage is None or isinstance(stage, Outcome):
         return stage

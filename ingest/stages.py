@@ -50,7 +50,7 @@ class StageSpec:
 PIPELINE: tuple[StageSpec, ...] = (
     StageSpec(
         "frames",
-        "ingest.visual_pass:VisualStage",
+        "memindex.ingest.visual_pass:VisualStage",
         "worker",
         ("video frames",),
         ("decode", "shots", "keyframes", "ocr"),
@@ -60,7 +60,7 @@ PIPELINE: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "speech",
-        "ingest.speech:SpeechStage",
+        "memindex.ingest.speech:SpeechStage",
         "worker",
         ("audio chunks", "speaker entities (on commit)"),
         ("asr", "speakers"),
@@ -70,7 +70,7 @@ PIPELINE: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "captions",
-        "ingest.store_stages:Captions",
+        "memindex.ingest.store_stages:Captions",
         "store",
         ("keyframes", "utterances", "ocr lines"),
         ("captioner",),
@@ -78,7 +78,7 @@ PIPELINE: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "levels",
-        "ingest.store_stages:Levels",
+        "memindex.ingest.store_stages:Levels",
         "store",
         ("stored rows of the video",),
         ("hierarchy", "summary", "captioner"),
@@ -86,7 +86,7 @@ PIPELINE: tuple[StageSpec, ...] = (
     ),
     StageSpec(
         "semantic",
-        "ingest.store_stages:Semantic",
+        "memindex.ingest.store_stages:Semantic",
         "store",
         ("stored rows", "entities of every video"),
         ("semantic",),

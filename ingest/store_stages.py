@@ -27,7 +27,7 @@ class BesideStore:
 
     @property
     def hierarchy(self) -> Any:
-        from ingest.rebuild import HierarchyBuilder
+        from memindex.ingest.rebuild import HierarchyBuilder
 
         if self._hierarchy is None:
             self._hierarchy = HierarchyBuilder(self.store, self.cfg)
@@ -37,7 +37,7 @@ class BesideStore:
         """dlib's models, loaded once; None when they cannot load (the semantic stage then says why)."""
         if not self._faces_tried and self.cfg.semantic.enabled and self.cfg.semantic.faces:
             self._faces_tried = True
-            from ingest.faces import FaceEncoder
+            from memindex.ingest.faces import FaceEncoder
 
             try:
                 self._faces = FaceEncoder()
@@ -77,7 +77,7 @@ class Semantic:
         cfg = self.beside.cfg.semantic
         if not cfg.enabled:
             return
-        from ingest import semantic
+        from memindex.ingest import semantic
 
         store = self.beside.store
         try:
@@ -88,7 +88,7 @@ class Semantic:
             log.error(
                 "semantic stage FAILED for video %s: %s (`memindex rebuild --stage semantic` retries)", video_id, exc
             )
-            from ingest.commit import record_stage
+            from memindex.ingest.commit import record_stage
 
             with store.write() as txn:
                 record_stage(txn, video_id, "semantic", "failed", None, str(exc))

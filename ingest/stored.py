@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import select
 
-from ingest.hierarchy import Span, Timeline
 from memindex.catalog.models import Doc, Frame, FrameCaption, OcrLine, Segment, Utterance, Video, Word
 from memindex.errors import NotFoundError
+from memindex.ingest.hierarchy import Span, Timeline
 from memindex.store import Store
 
 __all__ = ["VideoRows", "load_rows", "timeline"]

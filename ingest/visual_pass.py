@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ingest.config import IngestConfig
-from ingest.decode import VideoInfo, decode_frames
-from ingest.keyframes import Keyframe, KeyframeSelector
-from ingest.records import OcrLineRec, SampledFrame, Shot
-from ingest.shots import make_shot_detector
 from memindex.encoders.base import FrameEmbedder
 from memindex.errors import MediaError
+from memindex.ingest.config import IngestConfig
+from memindex.ingest.decode import VideoInfo, decode_frames
+from memindex.ingest.keyframes import Keyframe, KeyframeSelector
+from memindex.ingest.records import OcrLineRec, SampledFrame, Shot
+from memindex.ingest.shots import make_shot_detector
 from memindex.media import MediaCache, encode_jpeg
 
 __all__ = ["VisualResult", "KeptFrame", "run_visual_pass", "VisualStage"]
@@ -196,7 +196,7 @@ class VisualStage:
     keyframes to the media cache and the rows and docs of shots, keyframes, visual and ocr in one group."""
 
     def produce(self, job: Any) -> VisualResult:
-        from ingest.work import Outcome
+        from memindex.ingest.work import Outcome
 
         t0 = time.perf_counter()
         job.advance(0.0)  # the analysis began (a progress display shows the video as active)
@@ -223,7 +223,7 @@ class VisualStage:
             frame.path = media.put_jpeg(video_id, frame.name, frame.jpeg)
 
     def commit(self, txn: Any, video_id: str, res: VisualResult, cfg: IngestConfig) -> None:
-        from ingest.commit import add_visual
+        from memindex.ingest.commit import add_visual
 
         add_visual(txn, video_id, res)
 
@@ -233,7 +233,7 @@ def _tracker(job: Any) -> Any:
     cfg = job.config.ocr
     if not cfg.enabled:
         return None
-    from ingest.ocr import ScreenTextTracker, make_ocr_reader
+    from memindex.ingest.ocr import ScreenTextTracker, make_ocr_reader
 
     reader = job.models.load("ocr", cfg.reader, lambda: make_ocr_reader(cfg.reader))
     return ScreenTextTracker(reader, interval=cfg.interval, budget=cfg.budget)

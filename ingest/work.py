@@ -19,14 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest import stages
-from ingest.config import IngestConfig
-from ingest.decode import VideoInfo
 from memindex import errors
 from memindex.config import StoreConfig
 from memindex.encoders import Encoders
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
 from memindex.errors import MemIndexError, StageError, StoreError
+from memindex.ingest import stages
+from memindex.ingest.config import IngestConfig
+from memindex.ingest.decode import VideoInfo
 from memindex.progress import ProgressCallback, ProgressEvent
 
 __all__ = [
@@ -93,7 +93,7 @@ class TaskFailure:
 
     @classmethod
     def of(cls, exc: BaseException, task: VideoTask) -> TaskFailure:
-        from ingest.failures import file_error
+        from memindex.ingest.failures import file_error
 
         err = file_error(exc, task.path, task.video_id)
         return cls(type(err).__name__, err.message, err.path, err.video_id, err.t, traceback.format_exc())

@@ -1,4 +1,4 @@
-"""A local worker process: ``python -m ingest.worker FD LOG_LEVEL DRIVER_PID``, started by the ``local``
+"""A local worker process: ``python -m memindex.ingest.worker FD LOG_LEVEL DRIVER_PID``, started by the ``local``
 executor with one end of a socket pair. It analyzes the tasks it receives (``run_task``; its models load on
 first use and stay for later tasks) and sends back progress events and results. A fresh interpreter, not a
 fork or a re-import of the caller's main module: nothing of the driver's state is inherited.
@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     logging.basicConfig(level=level, format="memindex worker %(process)d: %(levelname)s %(name)s: %(message)s")
     threading.Thread(target=_watch_driver, args=(driver,), name="memindex-driver-watch", daemon=True).start()
-    from ingest.work import run_task
+    from memindex.ingest.work import run_task
 
     chan = Channel(socket.socket(fileno=fd))
 

@@ -214,7 +214,7 @@ def open_index(
     target = str(path)
     if target.startswith(("http://", "https://")):
         try:
-            from memindex.server.client import RemoteIndex
+            from memindex.remote import RemoteIndex
         except ImportError as exc:
             raise ConfigError("opening a server needs memindex[server]") from exc
         return RemoteIndex(target, collection=collection, **client_options)

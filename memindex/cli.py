@@ -84,10 +84,9 @@ def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
 def _ingest_config(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
-    from memindex.api import INGESTERS
+    from memindex.ingest.config import IngestConfig
 
-    config_mod = sys.modules[INGESTERS.get("default").__module__.rsplit(".", 1)[0] + ".config"]
-    cfg = config_mod.IngestConfig()
+    cfg = IngestConfig()
     if args.no_ocr:
         cfg = replace(cfg, ocr=replace(cfg.ocr, enabled=False))
     if args.no_asr:
@@ -139,11 +138,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import importlib
+    from memindex.query.eval import run_cli
 
-    text, _ = importlib.import_module("query.eval").run_cli(
-        _open(args), args.dataset, max_steps=args.max_steps, as_json=args.json
-    )
+    text, _ = run_cli(_open(args), args.dataset, max_steps=args.max_steps, as_json=args.json)
     print(text)
     return 0
 

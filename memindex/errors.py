@@ -2,10 +2,12 @@
 
     MemIndexError                 code            HTTP
     ├── ConfigError               config          400
-    │   └── EncoderMismatchError  encoder_mismatch 409
+    │   ├── EncoderMismatchError  encoder_mismatch 409
+    │   └── ForbiddenPathError    forbidden_path  403   (an ingest path outside the server's allowed roots)
     ├── MissingDependencyError    missing_dependency 501
     ├── MediaError                media           422   (corrupt, truncated, no stream, unreadable)
     ├── StageError                stage           500   (a model failed while processing a video)
+    │   └── LLMError              llm             502   (the chat endpoint failed or answered nonsense)
     ├── StoreError                store           500
     │   ├── SchemaError           schema          409   (store newer than this code)
     │   ├── CorruptStoreError     corrupt_store   500   (a damaged, lost or foreign catalog, tier or config)
@@ -28,6 +30,8 @@ __all__ = [
     "MissingDependencyError",
     "MediaError",
     "StageError",
+    "LLMError",
+    "ForbiddenPathError",
     "StoreError",
     "SchemaError",
     "CorruptStoreError",
@@ -35,6 +39,7 @@ __all__ = [
     "StoreFullError",
     "NotFoundError",
     "QueryError",
+    "error_from_dict",
 ]
 
 
@@ -141,3 +146,33 @@ class NotFoundError(MemIndexError):
 class QueryError(MemIndexError):
     code = "bad_query"
     http_status = 400
+
+
+class LLMError(StageError):
+    """The endpoint failed, timed out after retries, or answered something that is not a chat completion."""
+
+    code = "llm"
+    http_status = 502
+
+
+class ForbiddenPathError(ConfigError):
+    """An ingest path that resolves outside the server's allowed roots."""
+
+    code = "forbidden_path"
+    http_status = 403
+
+
+def error_from_dict(data: dict[str, object]) -> MemIndexError:
+    """Rebuild a typed error from its ``{code, message}`` form (server jobs, the HTTP client)."""
+    classes: dict[str, type[MemIndexError]] = {}
+    for name in __all__:
+        cls = globals()[name]
+        if isinstance(cls, type) and issubclass(cls, MemIndexError):
+            classes[cls.code] = cls
+    found = classes.get(str(data.get("code")), MemIndexError)
+    if found is MissingDependencyError:  # its constructor wants the parts; the message already says them
+        found = MemIndexError
+    exc = found.__new__(found)
+    MemIndexError.__init__(exc, str(data.get("message", "")))
+    exc.code = str(data.get("code", "error"))
+    return exc

@@ -11,18 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.errors import ConfigError, LLMError, MissingDependencyError
 
 __all__ = ["LLMConfig", "ChatClient", "ChatResult", "ToolCall", "LLMError", "image_part"]
 
 log = logging.getLogger(__name__)
-
-
-class LLMError(StageError):
-    """The endpoint failed, timed out after retries, or answered something that is not a chat completion."""
-
-    code = "llm"
-    http_status = 502
 
 
 @dataclass(frozen=True)

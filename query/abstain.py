@@ -14,9 +14,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from memindex.query.hygiene import norm, spoken_text
+from memindex.query.tools import Evidence
 from memindex.search import phrase_match
-from query.hygiene import norm, spoken_text
-from query.tools import Evidence
 
 __all__ = [
     "Support",

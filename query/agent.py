@@ -1,6 +1,7 @@
 """The retrieval agent: ONE generator loop (``Agent._loop``) that asks a policy for the next tool call, runs it,
 merges the evidence, scores sufficiency and stops at the budget; ``ask`` drains it, ``stream`` yields its
-steps as dicts. The policy is the deterministic planner (``query.strategy``) or an LLM (``query.llm_agent``)."""
+steps as dicts. The policy is the deterministic planner (``memindex.query.strategy``) or an LLM
+(``memindex.query.llm_agent``)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memindex.errors import MemIndexError, QueryError
+from memindex.query.abstain import THRESHOLD, Support, support
+from memindex.query.compose import Draft, extractive, from_model, not_found
+from memindex.query.plan import Catalog, Plan, make_plan
+from memindex.query.sufficiency import Verdict, judge
+from memindex.query.tools import Evidence, Toolbox, ToolResult
 from memindex.search import coverage
-from query.abstain import THRESHOLD, Support, support
-from query.compose import Draft, extractive, from_model, not_found
-from query.plan import Catalog, Plan, make_plan
-from query.sufficiency import Verdict, judge
-from query.tools import Evidence, Toolbox, ToolResult
 
 __all__ = ["Agent", "Answer", "Budget", "Step", "State", "Action"]
 
@@ -216,13 +217,13 @@ class Agent:
         yield self._answer(state, policy)
 
     def _policy(self, state: State, llm: Any) -> Any:
-        from query.strategy import RulePolicy
+        from memindex.query.strategy import RulePolicy
 
         if llm is None and os.environ.get("MEMINDEX_LLM_BASE_URL"):
             llm = "env"
         if llm in (None, False):
             return RulePolicy(state)
-        from query.llm_agent import LLMPolicy
+        from memindex.query.llm_agent import LLMPolicy
 
         return LLMPolicy(state, llm, fallback=RulePolicy)
 

@@ -1,5 +1,5 @@
 """An answer's text and its citations, built from the evidence it uses: quotes come from what was said or
-shown (``query.hygiene``), every moment the text uses is cited as ``[video m:ss-m:ss]`` and listed in
+shown (``memindex.query.hygiene``), every moment the text uses is cited as ``[video m:ss-m:ss]`` and listed in
 ``Draft.cites``, and nothing else is. A model's answer is scrubbed and tied to the moments it names."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from memindex.query.hygiene import scrub, spoken_text
+from memindex.query.tools import Evidence
 from memindex.search import coverage
-from query.hygiene import scrub, spoken_text
-from query.tools import Evidence
 
 __all__ = ["Draft", "cite", "hms", "quote", "finest", "extractive", "from_model", "not_found", "FINE"]
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from query.tools import Evidence
+    from memindex.query.tools import Evidence
 
 __all__ = ["sections", "spoken_text", "snippet", "scrub", "matches", "INTERNAL"]
 

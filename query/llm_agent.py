@@ -1,5 +1,5 @@
 """The LLM policy: an OpenAI-compatible chat model chooses the tools and judges sufficiency (it calls
-``answer`` when the evidence is enough). The loop, budget and evidence stay in ``query.agent``; when the
+``answer`` when the evidence is enough). The loop, budget and evidence stay in ``memindex.query.agent``; when the
 endpoint fails, times out or replies with something malformed, the deterministic policy takes over."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from memindex.llm import ChatClient, ChatResult, LLMConfig, LLMError, ToolCall
-from query.agent import Action, Step
-from query.tools import TOOL_SCHEMAS
+from memindex.query.agent import Action, Step
+from memindex.query.tools import TOOL_SCHEMAS
 
 if TYPE_CHECKING:
-    from query.agent import State
+    from memindex.query.agent import State
 
 __all__ = ["LLMPolicy", "prompt", "ANSWER_SCHEMA"]
 
@@ -39,7 +39,7 @@ ANSWER_SCHEMA = {
 
 def prompt(name: str) -> str:
     """A prompt file shipped in ``query/prompts``."""
-    return resources.files("query").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8")
+    return resources.files("memindex.query").joinpath("prompts", f"{name}.txt").read_text(encoding="utf-8")
 
 
 def make_client(llm: Any) -> Any:
@@ -186,7 +186,7 @@ class LLMPolicy:
 
     def answer_text(self, state: State) -> str | None:
         """The model's final text; the agent scrubs it, cites it and abstains under the same rules as the
-        deterministic answer (``query.compose.from_model``, ``query.abstain``)."""
+        deterministic answer (``memindex.query.compose.from_model``, ``memindex.query.abstain``)."""
         if self.fallback is not None:
             return self.fallback.answer_text(state)
         return self.final

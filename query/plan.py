@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memindex.query.temporal import Temporal, parse_temporal, quoted
 from memindex.search import terms as content_terms
-from query.temporal import Temporal, parse_temporal, quoted
 
 __all__ = ["Plan", "Catalog", "make_plan", "key_terms"]
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from query.hygiene import matches
-from query.hygiene import norm as _norm
-from query.tools import Evidence
+from memindex.query.hygiene import matches
+from memindex.query.hygiene import norm as _norm
+from memindex.query.tools import Evidence
 
 __all__ = ["tighten", "neighbour_words", "timeline", "count_occurrences", "read_spans", "matches"]
 

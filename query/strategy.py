@@ -14,14 +14,14 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from query.agent import Action
-from query.compose import Draft, cite, hms, quote
-from query.plan import key_terms
-from query.resolve import count_occurrences, neighbour_words, read_spans, tighten, timeline
-from query.tools import Evidence
+from memindex.query.agent import Action
+from memindex.query.compose import Draft, cite, hms, quote
+from memindex.query.plan import key_terms
+from memindex.query.resolve import count_occurrences, neighbour_words, read_spans, tighten, timeline
+from memindex.query.tools import Evidence
 
 if TYPE_CHECKING:
-    from query.agent import State
+    from memindex.query.agent import State
 
 __all__ = ["RulePolicy"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from memindex.query.tools import Evidence
 from memindex.search import coverage
-from query.tools import Evidence
 
 __all__ = ["Verdict", "judge", "THRESHOLD"]
 

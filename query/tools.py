@@ -29,7 +29,7 @@ class Evidence(Hit):
 
     def to_dict(self) -> dict:
         """The public view: ``text`` is what was said or shown there (no segment-description scaffolding)."""
-        from query.hygiene import spoken_text
+        from memindex.query.hygiene import spoken_text
 
         out = {k: getattr(self, k) for k in EVIDENCE_KEYS}
         out["start"], out["end"], out["score"] = round(self.start, 3), round(self.end, 3), round(self.score, 4)
@@ -65,7 +65,7 @@ class ToolResult:
     def for_llm(self, limit: int = 8, chars: int = 240, terms: tuple[str, ...] = ()) -> dict:
         """A compact view of the result for a chat message: what was said or shown (the part holding the
         question's ``terms``), never the segment descriptions' scaffolding."""
-        from query.hygiene import spoken_text
+        from memindex.query.hygiene import spoken_text
 
         items = [
             {
@@ -272,7 +272,7 @@ class Toolbox:
 
 def segment_text(node: dict) -> str:
     """A browsed segment in the episodic tier's own layout (summary, then labelled sections), so answers
-    take its spoken and on-screen parts the same way (``query.hygiene.sections``)."""
+    take its spoken and on-screen parts the same way (``memindex.query.hygiene.sections``)."""
     parts = [
         node.get("summary") or "",
         *(

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   missing=""
-  for pkg in tesseract-ocr tesseract-ocr-eng postgresql opencv-doc chromium chromium-driver; do
+  for pkg in ffmpeg tesseract-ocr tesseract-ocr-eng postgresql opencv-doc chromium chromium-driver; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
   done
   command -v npx >/dev/null 2>&1 || missing="$missing nodejs npm"  # the MCP inspector test runs npx

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from memindex.errors import ConfigError, MemIndexError, NotFoundError
+from memindex.errors import ConfigError, ForbiddenPathError, MemIndexError, NotFoundError
+from memindex.remote import TOKEN_ENV
 
 __all__ = [
     "PathGuard",
@@ -24,13 +25,7 @@ __all__ = [
     "TOKEN_ENV",
 ]
 
-TOKEN_ENV = "MEMINDEX_TOKEN"
 VIDEO_SUFFIXES = frozenset(".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .mts .m2ts .wmv .flv .3gp .ogv".split())
-
-
-class ForbiddenPathError(ConfigError):
-    code = "forbidden_path"
-    http_status = 403
 
 
 class PathGuard:

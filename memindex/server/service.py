@@ -21,7 +21,7 @@ from typing import Any
 
 from memindex.api import MemoryIndex
 from memindex.config import StoreConfig
-from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError, StoreError
+from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError, StoreError, error_from_dict
 from memindex.operations import DEFAULT_LIMITS
 from memindex.server.security import PathGuard
 from memindex.store import _COLLECTION, Store
@@ -239,7 +239,7 @@ class Service:
     def _probe(self, path: Path) -> None:
         if path.is_dir():
             return
-        from ingest.decode import probe  # the server sits on top and may import the write side
+        from memindex.ingest.decode import probe  # the server sits on top and may import the write side
 
         probe(str(path))
 
@@ -269,7 +269,7 @@ class Service:
                 f"follow it with ingest_status"
             )
         if job.status == "failed":
-            raise _error_from(job.error or {"code": "internal", "message": "the job failed"})
+            raise error_from_dict(job.error or {"code": "internal", "message": "the job failed"})
         return job.result or {}
 
     def job(self, job_id: str, collection: str = "default") -> Job:
@@ -331,7 +331,7 @@ class Service:
         data: dict = report.to_dict()
         if report.failed and not report.ingested and not report.skipped:
             first = report.failed[0]
-            raise _error_from({"code": first.get("code", "media"), "message": first["error"]})
+            raise error_from_dict({"code": first.get("code", "media"), "message": first["error"]})
         return data
 
     # -- recovery and shutdown -------------------------------------------------------------------------
@@ -373,20 +373,3 @@ _WRITES: dict[str, Any] = {  # what the writer runs for each kind of job but ing
     "backfill": lambda ix, job, o: ix.backfill(job.target, **o),
     "check": lambda ix, job, _o: ix.check(repair=bool(job.args.get("repair"))),
 }
-
-
-def _error_from(data: dict) -> MemIndexError:
-    """Rebuild a typed error from its ``{code, message}`` form (jobs, the HTTP client)."""
-    from memindex import errors
-    from memindex.llm import LLMError
-    from memindex.server.security import ForbiddenPathError
-
-    named = [getattr(errors, n) for n in errors.__all__] + [LLMError, ForbiddenPathError]
-    classes = {cls.code: cls for cls in named if isinstance(cls, type) and issubclass(cls, MemIndexError)}
-    cls = classes.get(str(data.get("code")), MemIndexError)
-    if cls is errors.MissingDependencyError:
-        cls = MemIndexError
-    exc = cls.__new__(cls)
-    MemIndexError.__init__(exc, str(data.get("message", "")))
-    exc.code = str(data.get("code", "error"))  # type: ignore[misc]
-    return exc

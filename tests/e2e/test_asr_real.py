@@ -8,9 +8,9 @@ from itertools import pairwise
 
 import pytest
 
-from ingest.asr import FasterWhisperTranscriber, Transcriber
-from ingest.audio import audio_chunks
-from ingest.records import AudioChunk, UtteranceRec
+from memindex.ingest.asr import FasterWhisperTranscriber, Transcriber
+from memindex.ingest.audio import audio_chunks
+from memindex.ingest.records import AudioChunk, UtteranceRec
 from tests.helpers import SHARED as MEDIA
 
 pytestmark = pytest.mark.slow

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import memindex
-from ingest.config import AsrConfig, IngestConfig
-from ingest.executors import ray_reachable
+from memindex.ingest.config import AsrConfig, IngestConfig
+from memindex.ingest.executors import ray_reachable
 from tests.media import Scene, make_video
 from tests.snapshot import snapshot
 

@@ -10,8 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from ingest.asr import FasterWhisperTranscriber
-from ingest.records import AudioChunk, UtteranceRec
+from memindex.ingest.asr import FasterWhisperTranscriber
+from memindex.ingest.records import AudioChunk, UtteranceRec
 from tests.speech_packages import SR, Prompt, Unavailable, clip, prompts
 
 pytestmark = pytest.mark.slow

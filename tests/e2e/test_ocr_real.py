@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.ocr import ScreenTextTracker, make_ocr_reader, text_similarity
-from ingest.records import OcrLineRec, SampledFrame
+from memindex.ingest.ocr import ScreenTextTracker, make_ocr_reader, text_similarity
+from memindex.ingest.records import OcrLineRec, SampledFrame
 
 
 def sampled_frames(path: Path, start: float, end: float, fps: float = 2.0):

@@ -43,7 +43,7 @@ def _cli(store: Path, *args: str, fault: str = "") -> subprocess.CompletedProces
 
 
 def _no_asr():  # type: ignore[no-untyped-def]
-    from ingest.config import IngestConfig
+    from memindex.ingest.config import IngestConfig
 
     cfg = IngestConfig()
     return replace(cfg, asr=replace(cfg.asr, enabled=False))

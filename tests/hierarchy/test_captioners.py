@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.captioners import (
+from memindex.errors import ConfigError
+from memindex.ingest.captioners import (
     CAPTIONERS,
     CaptionerConfig,
     NoneCaptioner,
@@ -13,7 +14,6 @@ from ingest.captioners import (
     TransformersCaptioner,
     make_captioner,
 )
-from memindex.errors import ConfigError
 from memindex.llm import LLMConfig, LLMError
 from tests.fake_openai import FakeOpenAI
 

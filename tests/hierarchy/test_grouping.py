@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest.hierarchy import HierarchyConfig, Levels, Span, Timeline, boundary_scores, group, segment
+from memindex.ingest.hierarchy import HierarchyConfig, Levels, Span, Timeline, boundary_scores, group, segment
 from tests.hierarchy.conftest import CLIPS, DURATION, shot_spans
 
 CFG = HierarchyConfig(event_min=8.0, event_max=40.0, chapter_min=40.0, chapter_max=120.0)

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 import memindex
-from ingest.captioners import CaptionerConfig
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
-from ingest.describe import SummaryConfig, extractive_summary
-from ingest.rebuild import EPISODIC_TIERS, HierarchyBuilder, rebuild
 from memindex.catalog.models import Doc, FrameCaption, Segment
 from memindex.cli import main
 from memindex.errors import ConfigError
+from memindex.ingest.captioners import CaptionerConfig
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
+from memindex.ingest.describe import SummaryConfig, extractive_summary
+from memindex.ingest.rebuild import EPISODIC_TIERS, HierarchyBuilder, rebuild
 from tests.fake_openai import FakeOpenAI
 from tests.hierarchy.conftest import CLIPS, TITLE, Narrated
 
@@ -76,7 +76,7 @@ def test_rebuild_replaces_atomically(narrated: Narrated, monkeypatch: pytest.Mon
     builder = HierarchyBuilder(store, OFFLINE)
     builder.build(vid)
     before = {lvl: [s.id for s in rows] for lvl, rows in _segments(store, vid).items()}
-    import ingest.rebuild as mod
+    import memindex.ingest.rebuild as mod
 
     def boom(*_a: object) -> None:
         raise RuntimeError("crash mid-write")

@@ -14,12 +14,12 @@ import pytest
 
 import memindex
 from memindex.catalog.models import Segment
+from memindex.query.abstain import PLATT, THRESHOLD, calibrate, covered, hit_confidence, same_word, similarity, support
+from memindex.query.compose import from_model
+from memindex.query.hygiene import INTERNAL, scrub, sections, spoken_text
+from memindex.query.resolve import count_occurrences
+from memindex.query.tools import Evidence
 from memindex.store import DocRow, Store
-from query.abstain import PLATT, THRESHOLD, calibrate, covered, hit_confidence, same_word, similarity, support
-from query.compose import from_model
-from query.hygiene import INTERNAL, scrub, sections, spoken_text
-from query.resolve import count_occurrences
-from query.tools import Evidence
 from tests.fake_openai import FakeOpenAI
 from tests.query.conftest import build
 
@@ -300,7 +300,7 @@ def test_real_archive_answers_keep_hit_at_1_and_unanswerable_abstain(real_archiv
     """The shared eval's questions keep the agent's hit@1 (0.94 in benchmarks/README.md); the unanswerable
     ones of benchmarks/eval/abstention.jsonl abstain at the reported rate (29 of 30); every answer is clean
     and cited."""
-    from query.eval import interval_hit, load
+    from memindex.query.eval import interval_hit, load
 
     answerable = load(EVAL / "shared.jsonl")
     unanswerable = [json.loads(ln) for ln in (EVAL / "abstention.jsonl").read_text().splitlines() if ln.strip()]

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from memindex.errors import QueryError
-from query.agent import Agent
-from query.tools import EVIDENCE_KEYS
+from memindex.query.agent import Agent
+from memindex.query.tools import EVIDENCE_KEYS
 from tests.query.conftest import VID
 
 
@@ -107,7 +107,7 @@ def test_videos_filter(index) -> None:
 
 
 def test_query_package_does_not_import_ingest() -> None:
-    code = "import query, query.eval, query.llm_agent, sys; print('ingest' in sys.modules)"
+    code = "import memindex.query.eval, memindex.query.llm_agent, sys; print('memindex.ingest' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

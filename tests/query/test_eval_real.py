@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import memindex
-from query.eval import evaluate, load
+from memindex.query.eval import evaluate, load
 
 pytestmark = pytest.mark.slow
 DATASET = Path(__file__).resolve().parents[2] / "benchmarks" / "eval" / "shared.jsonl"

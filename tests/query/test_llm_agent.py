@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memindex.llm import LLMConfig
-from query.llm_agent import prompt
+from memindex.query.llm_agent import prompt
 from tests.fake_openai import FakeOpenAI
 
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from query.eval import answer_ok, evaluate, interval_hit, load, render
-from query.plan import Catalog, make_plan
-from query.sufficiency import judge
-from query.temporal import parse_temporal, parse_time, quoted
-from query.tools import TOOL_SCHEMAS, Evidence, Toolbox
+from memindex.query.eval import answer_ok, evaluate, interval_hit, load, render
+from memindex.query.plan import Catalog, make_plan
+from memindex.query.sufficiency import judge
+from memindex.query.temporal import parse_temporal, parse_time, quoted
+from memindex.query.tools import TOOL_SCHEMAS, Evidence, Toolbox
 
 
 def test_parse_time() -> None:

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 
 import memindex
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
-from ingest.faces import cluster_faces
-from ingest.semantic import SemanticConfig, consolidate
 from memindex.catalog.models import StageRun
 from memindex.catalog.semantic import Entity, EntityMention
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
+from memindex.ingest.faces import cluster_faces
+from memindex.ingest.semantic import SemanticConfig, consolidate
 from memindex.store import Store
 
 PHOTOS = Path("/usr/share/doc/opencv-doc/examples/data")  # apt-get install opencv-doc (scripts/setup.sh)
@@ -70,7 +70,7 @@ def photos() -> Path:
 
 
 def _ingest(store: Store, path: Path) -> str:
-    from ingest.pipeline import Ingester
+    from memindex.ingest.pipeline import Ingester
 
     report = Ingester(store, NO_MODELS).ingest([path])
     assert report.ok and report.ingested, report.to_dict()
@@ -154,7 +154,7 @@ def test_missing_dlib_is_a_recorded_skip(tmp_path, light_config, monkeypatch, ca
 
     monkeypatch.setattr(builtins, "__import__", no_dlib)
     store = Store(tmp_path / "s", config=light_config)
-    with caplog.at_level(logging.WARNING, logger="ingest.semantic"):
+    with caplog.at_level(logging.WARNING, logger="memindex.ingest.semantic"):
         vid = _ingest(store, make_face_video(tmp_path / "a.mp4", [_photo(None), _photo(None, shift=1)]))
     assert "faces SKIPPED" in caplog.text and "memindex[faces]" in caplog.text
     assert sum("faces SKIPPED" in r.message for r in caplog.records) == 1

@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 import memindex
-from ingest.semantic import SemanticConfig, consolidate
 from memindex.catalog.models import Doc, Word
 from memindex.catalog.semantic import Entity, Fact
 from memindex.cli import main
 from memindex.errors import NotFoundError
+from memindex.ingest.semantic import SemanticConfig, consolidate
 from tests.semantic.conftest import fill
 
 OFFLINE = SemanticConfig(facts="patterns")

@@ -7,11 +7,19 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from ingest.diarize import DiarizeConfig, SpeakerStage, Turn, absorb_small, assign_words, cluster, merge_clusters
-from ingest.records import UtteranceRec, WordRec
 from memindex.catalog.models import StageRun, Video
 from memindex.catalog.semantic import Entity
 from memindex.errors import ConfigError
+from memindex.ingest.diarize import (
+    DiarizeConfig,
+    SpeakerStage,
+    Turn,
+    absorb_small,
+    assign_words,
+    cluster,
+    merge_clusters,
+)
+from memindex.ingest.records import UtteranceRec, WordRec
 from memindex.store import Store
 from tests.semantic.conftest import voice
 
@@ -49,7 +57,7 @@ def _video(store: Store, vid: str) -> None:
 
 
 def _chunk(start: float = 0.0):  # type: ignore[no-untyped-def]
-    from ingest.records import AudioChunk
+    from memindex.ingest.records import AudioChunk
 
     return AudioChunk(start, np.zeros(16000 * 8, np.float32))
 
@@ -174,14 +182,14 @@ def test_speaker_ids_are_global_and_follow_merges(tmp_path, light_config) -> Non
 
 
 def test_missing_diarizer_is_recorded_and_speech_goes_on(tmp_path, light_config, monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
-    import ingest.diarize
-    from ingest.pipeline import Ingester
+    import memindex.ingest.diarize as diarize_mod
     from memindex.errors import MissingDependencyError
+    from memindex.ingest.pipeline import Ingester
 
     def missing(cfg):  # type: ignore[no-untyped-def]
         raise MissingDependencyError("resemblyzer", "speakers", "speaker diarization")
 
-    monkeypatch.setattr(ingest.diarize, "make_diarizer", missing)
+    monkeypatch.setattr(diarize_mod, "make_diarizer", missing)
     store = Store(tmp_path / "s", config=light_config)
     _video(store, "v1")
     assert Ingester(store).speaker_stage("v1") is None

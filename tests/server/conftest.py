@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
 from memindex.api import AGENTS
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
 from memindex.server.service import Service, ServiceConfig
 from tests.media import Scene, make_video
 
@@ -36,7 +36,7 @@ class FakeAnswer:
 
 
 class FakeAgent:
-    """Stands in for ``query.agent``: one search, its hits as evidence."""
+    """Stands in for ``memindex.query.agent``: one search, its hits as evidence."""
 
     def __init__(self, index) -> None:  # type: ignore[no-untyped-def]
         self.index = index

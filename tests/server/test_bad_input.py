@@ -62,13 +62,13 @@ def test_hostile_paths_are_refused(client, service, media_root, hostile) -> None
 
 
 def test_enormous_dimensions_are_refused(client, service, media_root) -> None:
-    from ingest.decode import MAX_PIXELS
+    from memindex.ingest.decode import MAX_PIXELS
 
     path = media_root / "huge.mp4"
     if not path.exists():  # a real header claiming more pixels than the limit: write a small one and patch
         make_video(path, [Scene(0.2, 10)], size=(64, 64))
     before = _snapshot(service)
-    import ingest.decode as dec
+    import memindex.ingest.decode as dec
 
     old, dec.MAX_PIXELS = dec.MAX_PIXELS, 32 * 32  # a 64x64 video is now "enormous"
     try:

@@ -15,7 +15,7 @@ from memindex.catalog.models import Segment
 from memindex.catalog.semantic import Entity, EntityMention, normalize
 from memindex.errors import NotFoundError, QueryError
 from memindex.operations import OPERATIONS, operation
-from memindex.server.client import RemoteIndex
+from memindex.remote import RemoteIndex
 from memindex.store import Store
 from tests.server.conftest import TOKEN
 from tests.unit.test_store import _add_video

@@ -138,7 +138,7 @@ def test_same_video_again_is_skipped(service, media_root) -> None:
 
 
 def test_ask_with_the_real_agent(tmp_path, media_root, light_config) -> None:
-    """The `default` agent (query.agent) behind POST /v1/ask and its stream."""
+    """The `default` agent (memindex.query.agent) behind POST /v1/ask and its stream."""
     from fastapi.testclient import TestClient
 
     from memindex.server.http import create_app
@@ -246,12 +246,20 @@ def test_internal_errors_keep_the_connection(live_url, service, monkeypatch) -> 
 
 
 def test_client_raises_the_server_error_class() -> None:
+    """Every class of the error tree comes back as itself from its ``{code, message}`` form."""
+    from memindex import errors
+    from memindex.errors import MemIndexError, error_from_dict
     from memindex.llm import LLMError
     from memindex.server.security import ForbiddenPathError
-    from memindex.server.service import _error_from
 
-    assert isinstance(_error_from({"code": "llm", "message": "down"}), LLMError)
-    assert isinstance(_error_from({"code": "forbidden_path", "message": "no"}), ForbiddenPathError)
+    assert isinstance(error_from_dict({"code": "llm", "message": "down"}), LLMError)
+    assert isinstance(error_from_dict({"code": "forbidden_path", "message": "no"}), ForbiddenPathError)
+    tree = [c for c in (getattr(errors, n) for n in errors.__all__) if isinstance(c, type)]
+    for cls in tree:
+        if cls is errors.MissingDependencyError:  # rebuilt as its root: its constructor needs the parts
+            continue
+        back = error_from_dict({"code": cls.code, "message": "m"})
+        assert type(back) is cls and back.message == "m" and isinstance(back, MemIndexError)
 
 
 def test_non_finite_times_and_bad_n_are_400(client, video_id) -> None:

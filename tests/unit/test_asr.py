@@ -13,13 +13,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ingest import asr, asr_models
-from ingest.asr_guards import GuardConfig, SegmentGuard, repeated_ngram
-from ingest.audio import audio_chunks, has_audio, quietest_cut
-from ingest.commit import speech_detail
-from ingest.lid import LanguageRouting, LanguageTally, Region, choose_languages, plan_runs
-from ingest.records import AudioChunk, UtteranceRec
 from memindex.errors import ConfigError, MediaError, MissingDependencyError, StageError
+from memindex.ingest import asr, asr_models
+from memindex.ingest.asr_guards import GuardConfig, SegmentGuard, repeated_ngram
+from memindex.ingest.audio import audio_chunks, has_audio, quietest_cut
+from memindex.ingest.commit import speech_detail
+from memindex.ingest.lid import LanguageRouting, LanguageTally, Region, choose_languages, plan_runs
+from memindex.ingest.records import AudioChunk, UtteranceRec
 
 SR = 16000
 DURATION = 25.0
@@ -253,7 +253,7 @@ def test_earlier_chunks_of_the_same_video_carry_their_evidence() -> None:
 def test_runs_group_by_language_and_avoid_english_only_models_when_unsure() -> None:
     regions = [Region(i * 10, i * 10 + 5) for i in range(5)]
     choices = choose_languages([_dist(en=0.99), _dist(en=0.98), _dist(fr=0.99), _dist(en=0.97)], [5.0] * 4, {}, ROUTING)
-    from ingest.lid import LanguageChoice
+    from memindex.ingest.lid import LanguageChoice
 
     choices.append(LanguageChoice("en", 0.4, uncertain=True))
     table = ROUTING.table("packaged")
@@ -388,10 +388,10 @@ def _transcribe(
     start: float = 100.0,
     monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> list[UtteranceRec]:
-    import ingest.audio
+    import memindex.ingest.audio as audio_mod
 
     assert monkeypatch is not None
-    monkeypatch.setattr(ingest.audio, "speech_regions", lambda samples, **kw: regions)
+    monkeypatch.setattr(audio_mod, "speech_regions", lambda samples, **kw: regions)
     return list(tr.transcribe(AudioChunk(start=start, samples=audio)))
 
 
@@ -465,7 +465,7 @@ def test_fake_and_real_classes_satisfy_the_protocol(fake_models) -> None:
 
 
 def test_transcriber_for_passes_routing_to_faster_whisper_only(fake_models) -> None:
-    from ingest.config import AsrConfig
+    from memindex.ingest.config import AsrConfig
 
     routing = LanguageRouting(routes=(("de", "/m/de"),))
     tr = asr.transcriber_for(AsrConfig(routing=routing))
@@ -498,8 +498,8 @@ def _video(store, vid: str = "v1") -> None:  # noqa: ANN001
 def test_language_probability_quality_and_flags_are_stored(tmp_path: Path, light_config) -> None:  # noqa: ANN001
     from sqlalchemy import func, select
 
-    from ingest.commit import commit_speech
     from memindex.catalog.models import Doc, StageRun, Utterance
+    from memindex.ingest.commit import commit_speech
     from memindex.store import Store
 
     store = Store(tmp_path / "s", config=light_config)

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, func, select
 
-import ingest.pipeline as pipeline
-import ingest.runner as runner
-import ingest.visual_pass as visual_pass
 import memindex
-from ingest.claims import claim
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
+import memindex.ingest.pipeline as pipeline
+import memindex.ingest.runner as runner
+import memindex.ingest.visual_pass as visual_pass
 from memindex.catalog.models import Segment
 from memindex.cli import main
 from memindex.errors import MediaError
+from memindex.ingest.claims import claim
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
 from memindex.media import MediaCache
 from tests.helpers import run_cli
 from tests.media import Scene, make_video
@@ -254,7 +254,7 @@ def test_a_claim_left_by_a_killed_process_does_not_block(tmp_path, clip, light_c
     vid = pipeline.video_id_for(clip)[0]
     folder = index.store.dir / "claims"
     code = (
-        "import sys, time; from pathlib import Path; from ingest.claims import claim\n"
+        "import sys, time; from pathlib import Path; from memindex.ingest.claims import claim\n"
         "with claim(Path(sys.argv[1]), sys.argv[2]) as mine:\n"
         "    print(mine, flush=True); time.sleep(600)\n"
     )
@@ -330,10 +330,12 @@ def test_store_fault_inside_a_stage_stops_the_batch(tmp_path, light_config, monk
         raise StoreFullError("the catalog cannot be written: database or disk is full", path=str(tmp_path))
 
     if stage == "semantic":
-        monkeypatch.setattr("ingest.semantic.consolidate", full)
+        monkeypatch.setattr("memindex.ingest.semantic.consolidate", full)
     else:
-        monkeypatch.setattr("ingest.speech.SpeechStage.produce", lambda self, job: object())  # no models needed
-        monkeypatch.setattr("ingest.speech.SpeechStage.commit", full)
+        monkeypatch.setattr(
+            "memindex.ingest.speech.SpeechStage.produce", lambda self, job: object()
+        )  # no models needed
+        monkeypatch.setattr("memindex.ingest.speech.SpeechStage.commit", full)
     index = memindex.open(tmp_path / "store", config=light_config)
     cfg = IngestConfig(asr=AsrConfig(enabled=stage == "speech"), ocr=OcrConfig(enabled=False))
     report = index.ingest(paths, config=cfg)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import memindex
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
 from memindex.config import FrameEncoderConfig, StoreConfig, TextEncoderConfig
 from memindex.encoders.clip import OpenClipEmbedder
 from memindex.errors import StageError
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
 
 ARCH = "ViT-S-32"
 NO_MODELS = IngestConfig(asr=AsrConfig(enabled=False), ocr=OcrConfig(enabled=False))

@@ -1,4 +1,4 @@
-"""ingest.decode applies the stream's display matrix: generated videos whose upright picture is known by
+"""memindex.ingest.decode applies the stream's display matrix: generated videos whose upright picture is known by
 construction, stored turned and/or mirrored with a rotation tag (as phones write them)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.decode import Orientation, decode_frames, probe
+from memindex.ingest.decode import Orientation, decode_frames, probe
 
 av = pytest.importorskip("av")
 cv2 = pytest.importorskip("cv2")
@@ -117,9 +117,9 @@ def test_rotated_phone_video_ingests_upright(tmp_path, light_config):
     """Keyframes, their recorded size, the video's size and the OCR input are all upright."""
     pytest.importorskip("rapidocr_onnxruntime")
     import memindex
-    from ingest.config import AsrConfig, IngestConfig
-    from ingest.ocr import text_similarity
-    from ingest.semantic import SemanticConfig
+    from memindex.ingest.config import AsrConfig, IngestConfig
+    from memindex.ingest.ocr import text_similarity
+    from memindex.ingest.semantic import SemanticConfig
 
     picture = upright("HELLO 2026")
     path = make_rotated_video(tmp_path / "phone.mp4", picture, -90, seconds=2.0)

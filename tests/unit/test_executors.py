@@ -18,17 +18,17 @@ import pytest
 from sqlalchemy import select
 
 import memindex
-from ingest import stages
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
-from ingest.decode import probe
-from ingest.executors import EXECUTORS, ExecutorSettings, LocalExecutor, make_executor
-from ingest.pipeline import Ingester
-from ingest.runner import video_id_for
-from ingest.work import Models, Outcome, VideoTask
 from memindex.catalog.models import Doc
 from memindex.cli import main
 from memindex.cli_progress import BatchTally
 from memindex.errors import ConfigError, StageError
+from memindex.ingest import stages
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
+from memindex.ingest.decode import probe
+from memindex.ingest.executors import EXECUTORS, ExecutorSettings, LocalExecutor, make_executor
+from memindex.ingest.pipeline import Ingester
+from memindex.ingest.runner import video_id_for
+from memindex.ingest.work import Models, Outcome, VideoTask
 from memindex.progress import ProgressEvent
 from tests.media import Scene, make_video
 from tests.snapshot import snapshot
@@ -184,7 +184,7 @@ def _orphans() -> list[int]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"ingest.worker" in cmd and int(pid) != os.getpid():
+        if b"memindex.ingest.worker" in cmd and int(pid) != os.getpid():
             ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
             if ppid == 1 or not Path(f"/proc/{ppid}").exists():
                 out.append(int(pid))
@@ -215,7 +215,7 @@ class CountSeconds:
         pass
 
     def commit(self, txn, video_id, records, cfg) -> None:  # type: ignore[no-untyped-def]
-        from ingest.commit import record_outcome
+        from memindex.ingest.commit import record_outcome
 
         record_outcome(txn, video_id, records)
 

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 
 import memindex
-from ingest.config import AsrConfig, IngestConfig, OcrConfig
-from ingest.decode import decode_frames, probe
-from ingest.shots import SHOT_DETECTORS, make_shot_detector
 from memindex.errors import ConfigError, MediaError
+from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
+from memindex.ingest.decode import decode_frames, probe
+from memindex.ingest.shots import SHOT_DETECTORS, make_shot_detector
 from tests.media import Scene, make_video
 
 NO_MODELS = IngestConfig(asr=AsrConfig(enabled=False), ocr=OcrConfig(enabled=False))

@@ -1,4 +1,4 @@
-"""ingest.ocr on generated frames whose text (or lack of it) is known by construction."""
+"""memindex.ingest.ocr on generated frames whose text (or lack of it) is known by construction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from ingest.ocr import (
+from memindex.errors import ConfigError, MissingDependencyError
+from memindex.ingest.ocr import (
     OCR_READERS,
     EdgePrefilter,
     OcrReader,
@@ -16,8 +17,7 @@ from ingest.ocr import (
     make_ocr_reader,
     text_similarity,
 )
-from ingest.records import SampledFrame
-from memindex.errors import ConfigError, MissingDependencyError
+from memindex.ingest.records import SampledFrame
 
 cv2 = pytest.importorskip("cv2")
 
@@ -205,7 +205,7 @@ def test_every_reader_reads_a_generated_frame(name):
 
 
 class LoadedClock:
-    """Stands in for ``time`` inside ingest.ocr: each read takes ``read_seconds`` of wall-clock time."""
+    """Stands in for ``time`` inside memindex.ingest.ocr: each read takes ``read_seconds`` of wall-clock time."""
 
     def __init__(self, read_seconds: float):
         self.now = 0.0
@@ -237,14 +237,14 @@ def _run(tracker: ScreenTextTracker, frames: list[SampledFrame], end: float) -> 
 
 
 def test_reads_are_the_same_on_an_idle_and_a_loaded_machine(monkeypatch):
-    import ingest.ocr
+    import memindex.ingest.ocr as ocr_mod
 
     frames = noise_frames(90)
     script = [[f"CREDIT {i} LINE {j}" for j in range(12)] for i in range(90)]
     results = []
     for read_seconds in (0.01, 6.0):  # an idle machine, then one where every read takes 6 s
         clock = LoadedClock(read_seconds)
-        monkeypatch.setattr(ingest.ocr, "time", clock)
+        monkeypatch.setattr(ocr_mod, "time", clock)
         tracker = ScreenTextTracker(ClockedReader(script, clock), prefilter=None)
         results.append((_run(tracker, frames, 90.0), tracker.stats.read, tracker.stats.budget_skipped))
     assert results[0] == results[1]

@@ -17,20 +17,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from memindex.errors import MemIndexError, QueryError, StoreError
+from memindex.errors import MemIndexError, QueryError, StoreError, error_from_dict
 from memindex.operations import operation
 from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
 from memindex.search import Hit
-from memindex.server.security import TOKEN_ENV
 
-__all__ = ["RemoteIndex", "RemoteAnswer", "RemoteReport"]
+TOKEN_ENV = "MEMINDEX_TOKEN"  # the bearer token a client sends and a server requires
+
+__all__ = ["RemoteIndex", "RemoteAnswer", "RemoteReport", "TOKEN_ENV"]
 
 _ASK = {p.name for p in operation("ask").params} - {"question"}
 _HIT_FIELDS = set(Hit.__dataclass_fields__)
 
 
-class RemoteAnswer(dict):
-    """An answer dict (answer, confidence, citations, evidence, trace, cost) with attribute access."""
+class RemoteAnswer(dict[str, Any]):
+    """An answer dict[str, Any] (answer, confidence, citations, evidence, trace, cost) with attribute access."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -38,19 +39,19 @@ class RemoteAnswer(dict):
         except KeyError as exc:
             raise AttributeError(name) from exc
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self)
 
 
 class RemoteReport:
-    def __init__(self, ingested: list[dict], skipped: list[dict], failed: list[dict]) -> None:
+    def __init__(self, ingested: list[dict[str, Any]], skipped: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
         self.ingested, self.skipped, self.failed = ingested, skipped, failed
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"ingested": self.ingested, "skipped": self.skipped, "failed": self.failed}
 
 
@@ -154,7 +155,7 @@ class RemoteIndex:
         ``min_confidence``, ``videos``, ``include_trace``) is passed through, ``budget`` as its limits."""
         return RemoteAnswer(self._json("ask", **_ask_body(question, options)))
 
-    def ask_stream(self, question: str, **options: Any) -> Iterator[dict]:
+    def ask_stream(self, question: str, **options: Any) -> Iterator[dict[str, Any]]:
         """The agent's steps as the server sends them (server-sent events); the answer comes last."""
         _method, path, body = self._prepare("ask_stream", _ask_body(question, options))
         with self._http.stream("POST", path, json=body, params={"collection": self.collection}) as resp:
@@ -211,20 +212,20 @@ class RemoteIndex:
     def get_segment(self, segment_id: int) -> Segment:
         return Segment(self._json("get_segment", segment_id=int(segment_id)))
 
-    def stats(self) -> dict:
+    def stats(self) -> dict[str, Any]:
         return self._json("stats")
 
     # -- semantic memory -------------------------------------------------------------------------------
-    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict]:
+    def entities(self, kind: str | None = None, query: str | None = None) -> list[dict[str, Any]]:
         return self._json("entities", kind=kind, query=query)["entities"]
 
-    def entity(self, name_or_id: str | int) -> dict:
+    def entity(self, name_or_id: str | int) -> dict[str, Any]:
         return self._json("entity", name_or_id=name_or_id)
 
-    def rename_entity(self, name_or_id: str | int, name: str) -> dict:
+    def rename_entity(self, name_or_id: str | int, name: str) -> dict[str, Any]:
         return self._json("rename_entity", name_or_id=name_or_id, name=name)
 
-    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict:
+    def merge_entities(self, target: str | int, sources: Sequence[str | int]) -> dict[str, Any]:
         return self._json("merge_entities", target=target, sources=[str(s) for s in sources])
 
     def split_entity(
@@ -236,7 +237,7 @@ class RemoteIndex:
         start: float | None = None,
         end: float | None = None,
         name: str | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         return self._json(
             "split_entity",
             name_or_id=name_or_id,
@@ -269,17 +270,17 @@ class RemoteIndex:
                 report.failed.append({"path": job["target"], "error": err["message"], "code": err["code"]})
         return report
 
-    def add_video(self, path: str | Path) -> dict:
+    def add_video(self, path: str | Path) -> dict[str, Any]:
         """Queue one path for ingest; the job (follow it with ``ingest_status`` or ``wait_job``)."""
         return self._json("add_video", path=str(path))
 
-    def ingest_status(self, job_id: str) -> dict:
+    def ingest_status(self, job_id: str) -> dict[str, Any]:
         return self._json("ingest_status", job_id=job_id)
 
-    def jobs(self) -> list[dict]:
+    def jobs(self) -> list[dict[str, Any]]:
         return self._json("jobs")["jobs"]
 
-    def wait_job(self, job_id: str, timeout: float = 3600.0, poll: float = 0.2) -> dict:
+    def wait_job(self, job_id: str, timeout: float = 3600.0, poll: float = 0.2) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             job = self.ingest_status(job_id)
@@ -287,7 +288,7 @@ class RemoteIndex:
                 return job
             time.sleep(poll)
 
-    def _job_result(self, job: dict, wait: float) -> dict:
+    def _job_result(self, job: dict[str, Any], wait: float) -> dict[str, Any]:
         done = self.wait_job(job["id"], wait)
         if done["status"] == "failed":
             raise _from_body(done.get("error") or {"code": "error", "message": "the job failed"})
@@ -297,24 +298,24 @@ class RemoteIndex:
 
     def rebuild(
         self, stage: str, videos: Sequence[str] | None = None, *, wait: float = 3600.0, **_options: Any
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Rebuild a stage on the server's writer and wait for its report."""
         return self._job_result(self._json("rebuild", stage=stage, videos=list(videos) if videos else None), wait)
 
-    def backfill(self, stage: str = "visual", *, wait: float = 3600.0, **_options: Any) -> dict:
+    def backfill(self, stage: str = "visual", *, wait: float = 3600.0, **_options: Any) -> dict[str, Any]:
         return self._job_result(self._json("backfill", stage=stage), wait)
 
-    def check(self, *, repair: bool = False, wait: float = 3600.0) -> dict:
+    def check(self, *, repair: bool = False, wait: float = 3600.0) -> dict[str, Any]:
         return self._job_result(self._json("check", repair=repair), wait)
 
-    def delete_video(self, ref: str) -> dict:
+    def delete_video(self, ref: str) -> dict[str, Any]:
         """Delete one video on the server; ``{id, uri, name}`` of what was deleted."""
         return self._json("delete_video", video=ref)
 
     def collections(self) -> list[str]:
         return self._json("collections")["collections"]
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         return self._json("health")
 
     def close(self) -> None:
@@ -328,11 +329,9 @@ class RemoteIndex:
 
 
 def _from_body(body: Any) -> MemIndexError:
-    from memindex.server.service import _error_from
-
     if not isinstance(body, dict) or "code" not in body:
         return StoreError(f"unexpected server reply: {str(body)[:200]}")
-    return _error_from(body)
+    return error_from_dict(body)
 
 
 def _error(resp: Any) -> MemIndexError:
@@ -341,5 +340,5 @@ def _error(resp: Any) -> MemIndexError:
     except ValueError:
         return StoreError(f"server error {resp.status_code}: {resp.text[:200]}")
     exc = _from_body(body)
-    exc.http_status = resp.status_code  # type: ignore[misc]
+    exc.http_status = resp.status_code
     return exc
