@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from memindex.config import StoreConfig
 from memindex.errors import ConfigError
+from memindex.operations import checked_options
 from memindex.progress import ProgressCallback
 from memindex.reads import Reader, check_span
 from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
@@ -20,10 +21,17 @@ from memindex.registry import Registry
 from memindex.search import Hit, Searcher
 from memindex.store import Store
 
-__all__ = ["MemoryIndex", "open_index", "INGESTERS", "AGENTS"]
+__all__ = ["MemoryIndex", "open_index", "IngestSettings", "INGESTERS", "AGENTS"]
 
 INGESTERS: Registry[Any] = Registry("memindex.ingesters", "ingester")
 AGENTS: Registry[Any] = Registry("memindex.agents", "agent")
+
+
+class IngestSettings(Protocol):
+    """What the facade needs of an ingest config (``memindex.ingest.IngestConfig``, which the core may not
+    import): a frozen dataclass that can be saved as a dict."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class MemoryIndex:
@@ -59,14 +67,46 @@ class MemoryIndex:
             self._agents[name] = AGENTS.create(name, self)
         return self._agents[name]
 
-    def ask(self, question: str, **options: Any) -> Any:
-        """Run the retrieval agent (``memindex.agents`` entry point ``default``); returns its Answer
-        (``.to_dict()``: answer, confidence, evidence, trace, cost)."""
-        return self._get_agent(options.pop("agent", "default")).ask(question, **options)
+    @checked_options("ask")
+    def ask(
+        self,
+        question: str,
+        *,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        max_tokens: int | None = None,
+        min_confidence: float | None = None,
+        videos: Sequence[str] | None = None,
+        budget: Any = None,
+        llm: Any = None,
+        agent: str = "default",
+    ) -> Any:
+        """Run the retrieval agent (``memindex.agents`` entry point ``agent``); returns its Answer
+        (``.to_dict()``: answer, confidence, citations, evidence, trace, cost). The options are the ``ask``
+        operation's (``memindex.operations``); ``budget`` (a ``memindex.query.agent.Budget``) replaces the
+        three limits, ``llm`` (an ``LLMConfig``, ``"env"`` or a chat client) makes the agent plan with an
+        LLM. None: the agent's default."""
+        options = _given(max_steps, max_seconds, max_tokens, min_confidence, videos, budget, llm)
+        return self._get_agent(agent).ask(question, **options)
 
-    def ask_stream(self, question: str, **options: Any) -> Iterator[dict[str, Any]]:
-        """The same agent loop, yielding each step as a dict and the answer last (``{"type": "answer"}``)."""
-        yield from self._get_agent(options.pop("agent", "default")).stream(question, **options)
+    @checked_options("ask")
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        max_tokens: int | None = None,
+        min_confidence: float | None = None,
+        videos: Sequence[str] | None = None,
+        budget: Any = None,
+        llm: Any = None,
+        agent: str = "default",
+    ) -> Iterator[dict[str, Any]]:
+        """The same agent loop and options as ``ask``, yielding each step as a dict and the answer last
+        (``{"type": "answer"}``)."""
+        options = _given(max_steps, max_seconds, max_tokens, min_confidence, videos, budget, llm)
+        return iter(self._get_agent(agent).stream(question, **options))
 
     def videos(self) -> Results[Video]:
         """Every video of the collection (``.to_pandas()``, ``.to_arrow()``, ``.to_list()``)."""
@@ -142,41 +182,53 @@ class MemoryIndex:
         return split_entity(self.store, name_or_id, mention_ids=mention_ids, video=vid, start=start, end=end, name=name)
 
     # -- write side ------------------------------------------------------------------------------------
+    @checked_options("ingest")
     def ingest(
         self,
         paths: Sequence[str | Path],
         *,
+        config: IngestSettings | dict[str, Any] | None = None,
+        executor: str | None = None,
+        workers: int | None = None,
+        address: str | None = None,
         progress: ProgressCallback | None = None,
         ingester: str = "default",
-        **options: Any,
     ) -> Any:
-        """Ingest files and folders (recursively); returns a report of ingested, skipped and failed."""
+        """Ingest files and folders (recursively); returns a report of ingested, skipped and failed.
+
+        ``config``: a ``memindex.ingest.IngestConfig`` (or a dict of stage options, ``{"ocr": {"enabled":
+        False}}``); ``executor``: ``inline`` (default), ``local`` (``workers`` processes; None: one per core),
+        ``ray`` (the cluster at ``address``) or a plugin's name. None: the ingester's default."""
+        options = _named(config=config, executor=executor, workers=workers, address=address)
         return INGESTERS.create(ingester, self.store, **options).ingest(paths, progress=progress)
 
+    @checked_options("backfill")
     def backfill(
         self,
         stage: str = "visual",
         *,
+        config: IngestSettings | dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         ingester: str = "default",
-        **options: Any,
     ) -> Any:
         """Fill a stage that was left pending (e.g. keyframe vectors once CLIP weights are present)."""
-        return INGESTERS.create(ingester, self.store, **options).backfill(stage, progress=progress)
+        return INGESTERS.create(ingester, self.store, **_named(config=config)).backfill(stage, progress=progress)
 
+    @checked_options("rebuild")
     def rebuild(
         self,
         stage: str,
         videos: Sequence[str] | None = None,
         *,
+        config: IngestSettings | dict[str, Any] | None = None,
         progress: ProgressCallback | None = None,
         ingester: str = "default",
-        **options: Any,
     ) -> Any:
         """Re-derive a stage (``events``, ``captions``, ``semantic``) from stored data, without decoding the
-        videos again; each video's results are replaced atomically."""
+        videos again; each video's results are replaced atomically. ``config``: as for ``ingest``."""
         vids = [self.reader.resolve_video(v) for v in videos] if videos else None
-        return INGESTERS.create(ingester, self.store, **options).rebuild(stage, vids, progress=progress)
+        ingest = INGESTERS.create(ingester, self.store, **_named(config=config))
+        return ingest.rebuild(stage, vids, progress=progress)
 
     def delete_video(self, ref: str) -> dict[str, Any]:
         """Delete one video (by id, id prefix or file name, matched literally); returns what was deleted."""
@@ -208,14 +260,49 @@ def open_index(
     config: StoreConfig | None = None,
     catalog_url: str | None = None,
     create: bool = True,
-    **client_options: Any,
+    token: str | None = None,
+    timeout: float | None = None,
+    transport: Any = None,
 ) -> Any:
-    """Open a store directory (created if missing), or a server by ``http(s)://`` URL."""
+    """Open a store directory (created if missing), or a server by ``http(s)://`` URL (``token``: its bearer
+    token; ``timeout``: seconds per request; ``transport``: an ``httpx`` transport). Options that do not
+    apply to what ``path`` names are refused."""
     target = str(path)
+    client = _named(token=token, timeout=timeout, transport=transport)
     if target.startswith(("http://", "https://")):
+        if config is not None or catalog_url is not None or not create:
+            raise ConfigError("config, catalog_url and create are for a store directory, not a server URL")
         try:
             from memindex.remote import RemoteIndex
         except ImportError as exc:
             raise ConfigError("opening a server needs memindex[server]") from exc
-        return RemoteIndex(target, collection=collection, **client_options)
+        return RemoteIndex(target, collection=collection, **client)
+    if client:
+        raise ConfigError(f"{sorted(client)} are for a server URL, not a store directory", path=target)
     return MemoryIndex(Store(path, config=config, collection=collection, catalog_url=catalog_url, create=create))
+
+
+def _named(**values: Any) -> dict[str, Any]:
+    """The options that were given (None: left to the callee's default)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _given(
+    max_steps: int | None,
+    max_seconds: float | None,
+    max_tokens: int | None,
+    min_confidence: float | None,
+    videos: Sequence[str] | None,
+    budget: Any,
+    llm: Any,
+) -> dict[str, Any]:
+    """The ask options that were given, by name, for the agent."""
+    return _named(
+        max_steps=max_steps,
+        max_seconds=max_seconds,
+        max_tokens=max_tokens,
+        min_confidence=min_confidence,
+        videos=videos,
+        budget=budget,
+        llm=llm,
+    )

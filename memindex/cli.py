@@ -7,20 +7,31 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from memindex.cli_options import Spelling, add_format, add_json, add_operation, add_store, operation_args
 from memindex.errors import ConfigError, MemIndexError
+from memindex.operations import operation
+from memindex.remote import TOKEN_ENV
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "Environment"]
 
 log = logging.getLogger("memindex.cli")
 FALLBACK_STORE = "memindex-store"
+STORE_ENV = "MEMINDEX_STORE"
+
+
+def _is_url(store: str) -> bool:
+    return store.startswith(("http://", "https://"))
 
 
 def _open(args: argparse.Namespace, create: bool = False) -> Any:
     import memindex
 
+    if _is_url(args.store):
+        return memindex.open(args.store, collection=args.collection, token=args.token)
     return memindex.open(args.store, collection=args.collection, create=create)
 
 
@@ -34,7 +45,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     options = _executor_options(args)
     index = _open(args, create=True)
-    if args.no_ocr or args.no_asr or args.asr_model:
+    if _config_asked(args):
         options["config"] = _ingest_config(args)
     with progress_display(enabled=not args.quiet and not args.json) as on_event:
         report = index.ingest(args.paths, progress=on_event, **options)
@@ -81,6 +92,10 @@ def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _config_asked(args: argparse.Namespace) -> bool:
+    return bool(args.no_ocr or args.no_asr or args.asr_model)
+
+
 def _ingest_config(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
@@ -97,9 +112,7 @@ def _ingest_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    index = _open(args)
-    tr = (args.start or 0.0, args.end) if args.start is not None or args.end is not None else None  # None: open
-    hits = index.search(args.text, k=args.k, tiers=args.tiers, levels=args.levels, videos=args.video, time_range=tr)
+    hits = _open(args).search(**_with_span(operation_args(args)))
     if not hits:
         print("(no matching moments)", file=sys.stderr)
     if args.json:
@@ -113,6 +126,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_span(kw: dict[str, Any]) -> dict[str, Any]:
+    """``start``/``end`` as the facade's ``time_range`` (None: the whole video; an end of None is open)."""
+    start, end = kw.pop("start"), kw.pop("end")
+    kw["time_range"] = (start or 0.0, end) if start is not None or end is not None else None
+    return kw
+
+
 def _hms(t: float) -> str:
     m, s = divmod(t, 60)
     h, m = divmod(int(m), 60)
@@ -121,7 +141,7 @@ def _hms(t: float) -> str:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     index = _open(args)
-    answer = index.ask(args.question, max_steps=args.max_steps)
+    answer = index.ask(**operation_args(args))
     data = answer.to_dict() if hasattr(answer, "to_dict") else answer
     if args.json:
         _print_json(data)
@@ -175,7 +195,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     if args.html:
         return _show_html(args)
-    tree = _open(args).browse(args.video, level=args.level)
+    tree = _open(args).browse(**_with_span(operation_args(args)))
     if args.json:
         _print_json({"segments": tree})
         return 0
@@ -214,7 +234,7 @@ def _show_html(args: argparse.Namespace) -> int:
 def cmd_transcript(args: argparse.Namespace) -> int:
     from memindex.subtitles import to_srt, to_vtt
 
-    utts = _open(args).transcript(args.video, args.start, args.end)
+    utts = _open(args).transcript(**operation_args(args))
     fmt = "json" if args.json else args.format
     if not utts:
         print("(no speech in this span)", file=sys.stderr)
@@ -242,7 +262,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     index = _open(args)
     deleted = []
-    for ref in args.videos:
+    for ref in args.video:
         gone = index.delete_video(ref)
         deleted.append(gone)
         if not args.json:
@@ -258,7 +278,7 @@ def _printable(text: str) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    report = _open(args).check(repair=args.repair)
+    report = _open(args).check(**operation_args(args))
     if args.json:
         _print_json(report)
     else:
@@ -293,17 +313,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    result = _open(args).backfill(args.stage)
-    _print_json(result)
+    _print_json(_open(args).backfill(**operation_args(args)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from memindex.server import serve
 
-    options = {"config": _ingest_config(args)} if args.no_ocr or args.no_asr else {}
+    options = {"config": _ingest_config(args)} if _config_asked(args) else {}
     serve(
         args.store,
+        token=None if args.token_file else args.token,  # --token-file wins over $MEMINDEX_TOKEN
         host=args.host,
         port=args.port,
         allow=args.allow or [],
@@ -317,24 +337,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    _print_json(_open(args).rebuild(args.stage, args.video))
+    _print_json(_open(args).rebuild(**operation_args(args)))
     return 0
 
 
 def cmd_entities(args: argparse.Namespace) -> int:
-    index = _open(args)
-    if args.action == "list":
-        data: Any = {"entities": index.entities(args.kind, args.query)}
-    elif args.action == "show":
-        data = index.entity(args.entity)
-    elif args.action == "rename":
-        data = index.rename_entity(args.entity, args.name)
-    elif args.action == "merge":
-        data = index.merge_entities(args.entity, args.sources)
-    else:
-        data = index.split_entity(
-            args.entity, mention_ids=args.mention, video=args.video, start=args.start, end=args.end, name=args.name
-        )
+    found = getattr(_open(args), args.operation)(**operation_args(args))
+    data = {"entities": found} if args.action == "list" else found
     if args.json or args.action != "list":
         _print_json(data)
     else:
@@ -346,65 +355,19 @@ def cmd_entities(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_args(p: argparse.ArgumentParser) -> None:
-    """``--store``/``--collection`` also after the action (``memindex entities list --store S``)."""
-    p.add_argument("--store", default=argparse.SUPPRESS, help="store directory (env MEMINDEX_STORE)")
-    p.add_argument("--collection", default=argparse.SUPPRESS, help="collection inside the store")
-
-
-def _add_entities(add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("entities", cmd_entities, "List, show, rename, merge and split entities (speakers, names, terms).")
-    acts = p.add_subparsers(dest="action", required=True)
-    a = acts.add_parser("list", help="entities, most mentioned first")
-    a.add_argument("--kind", help="speaker | face | name | term | topic")
-    a.add_argument("--query", help="part of a name or alias")
-    a.add_argument("--json", action="store_true")
-    _store_args(a)
-    for name, help_ in (
-        ("show", "one entity with its mentions and facts"),
-        ("rename", "rename (sticks)"),
-        ("merge", "fold other entities into this one"),
-        ("split", "move mentions to a new entity"),
-    ):
-        a = acts.add_parser(name, help=help_)
-        _store_args(a)
-        a.add_argument("entity", help="id, speaker label (spk12), name or alias")
-        a.set_defaults(json=True)
-        if name == "rename":
-            a.add_argument("name")
-        elif name == "merge":
-            a.add_argument("sources", nargs="+")
-        elif name == "split":
-            a.add_argument("--mention", type=int, action="append", help="a mention id (repeatable)")
-            a.add_argument("--video", help="the mentions in this video")
-            a.add_argument("--start", type=float)
-            a.add_argument("--end", type=float)
-            a.add_argument("--name", help="name of the new entity")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from memindex import __version__
-
-    parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--version", action="version", version=f"memindex {__version__}")
-    parser.add_argument("--store", help=f"store directory (env MEMINDEX_STORE, else ./{FALLBACK_STORE})")
-    parser.add_argument("--collection", help="collection inside the store (default: default)")
-    sub = parser.add_subparsers(dest="command")
-
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        _store_args(p)
-        p.set_defaults(fn=fn)
-        return p
-
-    p = add("ingest", cmd_ingest, "Ingest video files and folders (recursively) into the store.")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--no-ocr", action="store_true", help="skip on-screen text")
-    p.add_argument("--no-asr", action="store_true", help="skip speech")
+def _add_config_flags(p: argparse.ArgumentParser, what: str = "") -> None:
+    """The ingest config options of ``ingest`` and ``serve`` (they make an ``IngestConfig``)."""
+    p.add_argument("--no-ocr", action="store_true", help=f"{what}skip on-screen text")
+    p.add_argument("--no-asr", action="store_true", help=f"{what}skip speech")
     p.add_argument("--asr-model", help="faster-whisper model name or path ('packaged' = tiny.en offline)")
+
+
+def _add_ingest(add: _Add) -> None:
+    p = add("ingest", cmd_ingest, "Ingest video files and folders (recursively) into the store.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="video files and folders")
+    add_json(p, "print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_flags(p)
     p.add_argument(
         "--executor",
         metavar="NAME",
@@ -426,98 +389,157 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyze as Ray tasks on the cluster at ADDRESS (no ADDRESS: $RAY_ADDRESS, else a local one)",
     )
 
+
+_VIDEO_REPEATED = Spelling(flags=("--video",), repeat=True, metavar="VIDEO")
+
+
+def _add_reads(add: _Add) -> None:
+    """The commands made from read operations (their options are the table's)."""
     p = add("query", cmd_query, "Search speech, screen text and keyframes; print ranked moments.")
-    p.add_argument("text")
-    p.add_argument("--k", "-k", type=int, default=10)
-    p.add_argument("--json", action="store_true", help='print {"hits": [...]} only')
-    p.add_argument("--tiers", nargs="+", help="speech screen visual episodic semantic")
-    p.add_argument("--levels", nargs="+", help="episodic levels: shot event chapter video")
-    p.add_argument("--video", action="append", help="restrict to a video (id, prefix or file name)")
-    p.add_argument("--start", type=float, help="only moments ending after this second")
-    p.add_argument("--end", type=float, help="only moments starting before this second")
-
+    add_operation(p, "search", query=Spelling(metavar="TEXT"), k=Spelling(flags=("--k", "-k")), videos=_VIDEO_REPEATED)
+    add_json(p, 'print {"hits": [...]} only')
     p = add("ask", cmd_ask, "Answer a question with timestamped evidence (retrieval agent).")
-    p.add_argument("question")
-    p.add_argument("--max-steps", type=int, default=4)
-    p.add_argument("--json", action="store_true")
+    add_operation(p, "ask", question=Spelling(metavar="QUESTION"), videos=_VIDEO_REPEATED)
+    add_json(p)
+    p = add("stats", cmd_stats, "Videos, duration, segments per level, rows per tier, pending stages.")
+    add_operation(p, "stats")
+    add_json(p)
+    p = add("videos", cmd_videos, "List the videos in the store.")
+    add_operation(p, "videos")
+    add_json(p)
+    p = add("show", cmd_show, "Print a video's segment tree.")
+    add_operation(p, "browse", video=Spelling(metavar="VIDEO"), level=Spelling(default="video"))
+    add_json(p)
+    p.add_argument("--html", metavar="OUT.html", help="write the video's timeline as a self-contained HTML report")
+    p = add("transcript", cmd_transcript, "Print a video's transcript (optionally a time span).")
+    add_operation(p, "transcript", video=Spelling(metavar="VIDEO"))
+    add_format(p, ("text", "srt", "vtt", "json"))
+    add_json(p, "same as --format json")
 
+
+def _add_writes(add: _Add) -> None:
+    """The commands made from write operations."""
+    p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
+    add_operation(p, "delete_video", video=Spelling(many=True, metavar="VIDEO"))
+    add_json(p)
+    p = add("check", cmd_check, "Verify the store: catalog, tier checksums and vectors, media, temp files.")
+    add_operation(p, "check")
+    add_json(p)
+    p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
+    add_operation(p, "backfill")
+    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions, semantic), atomically.")
+    add_operation(p, "rebuild", stage=Spelling(flags=("--stage",)), videos=_VIDEO_REPEATED)
+
+
+def _add_tools(add: _Add) -> None:
+    """Commands that are not operations of the table."""
     p = add("eval", cmd_eval, "Evaluate the agent against single-shot search on a JSONL question set.")
     p.add_argument("dataset", help="JSONL of {question, video, start, end, answer?}")
-    p.add_argument("--max-steps", type=int, default=4)
-    p.add_argument("--json", action="store_true", help="print the full report as JSON")
-
-    p = add("stats", cmd_stats, "Videos, duration, segments per level, rows per tier, pending stages.")
-    p.add_argument("--json", action="store_true")
-
-    p = add("videos", cmd_videos, "List the videos in the store.")
-    p.add_argument("--json", action="store_true")
-
-    p = add("show", cmd_show, "Print a video's segment tree.")
-    p.add_argument("video")
-    p.add_argument("--level", default="video", help="top level to start from")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--html", metavar="OUT.html", help="write the video's timeline as a self-contained HTML report")
-
-    p = add("transcript", cmd_transcript, "Print a video's transcript (optionally a time span).")
-    p.add_argument("video")
-    p.add_argument("--start", type=float)
-    p.add_argument("--end", type=float)
-    p.add_argument("--format", default="text", choices=["text", "srt", "vtt", "json"])
-    p.add_argument("--json", action="store_true", help="same as --format json")
-
+    p.add_argument("--max-steps", type=int, default=4, help="most tool calls the agent may make per question")
+    add_json(p, "print the full report as JSON")
     p = add("doctor", cmd_doctor, "Report models, extras, ffmpeg, GPU and the store's health.")
-    p.add_argument("--json", action="store_true")
-
-    p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
-    p.add_argument("videos", nargs="+", help="id, id prefix or file name (matched literally)")
-    p.add_argument("--json", action="store_true")
-
-    p = add("check", cmd_check, "Verify the store: catalog, tier checksums and vectors, media, temp files.")
-    p.add_argument("--repair", action="store_true", help="rebuild what can be rebuilt from the catalog")
-    p.add_argument("--json", action="store_true")
-
+    add_json(p)
     p = add("sql", cmd_sql, "Read-only SQL (DuckDB) over the catalog's views; see docs/analytics.md.")
     p.add_argument("query", help='e.g. "SELECT name, duration FROM videos"')
-    p.add_argument("--format", default="table", choices=["table", "json", "csv"])
-
+    add_format(p, ("table", "json", "csv"))
     p = add("export", cmd_export, "Write every analytics view as a Parquet file into FOLDER.")
     p.add_argument("folder")
-    p.add_argument("--format", default="parquet", choices=["parquet"])
+    add_format(p, ("parquet",))
 
-    p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
-    p.add_argument("--stage", default="visual")
 
+def _add_serve(add: _Add) -> None:
     p = add("serve", cmd_serve, "Serve the store over HTTP (/v1, OpenAPI) and MCP (/mcp, or --mcp-stdio).")
     p.add_argument("--host", default="127.0.0.1", help="bind address; anything but loopback needs a token")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="TCP port")
     p.add_argument("--allow", action="append", help="a folder videos may be ingested from (repeatable)")
     p.add_argument("--token-file", help="file holding the bearer token (else $MEMINDEX_TOKEN)")
     p.add_argument("--allow-host", action="append", help="a Host header to answer besides loopback (repeatable)")
     p.add_argument("--allow-origin", action="append", help="a browser Origin allowed to call (repeatable)")
     p.add_argument("--mcp-stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
-    p.add_argument("--no-ocr", action="store_true", help="ingest without on-screen text")
-    p.add_argument("--no-asr", action="store_true", help="ingest without speech")
-    p.add_argument("--asr-model", help=argparse.SUPPRESS)
+    _add_config_flags(p, "ingest jobs: ")
 
-    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions, semantic), atomically.")
-    p.add_argument("--stage", required=True, help="events | captions | semantic")
-    p.add_argument("--video", action="append", help="only this video (id, prefix or file name); repeatable")
-    _add_entities(add)
+
+_ENTITY = Spelling(metavar="ENTITY")
+
+
+def _add_entities(add: _Add) -> None:
+    p = add("entities", cmd_entities, "List, show, rename, merge and split entities (speakers, names, terms).")
+    acts = p.add_subparsers(dest="action", required=True)
+    for action, op_name, help_, spellings in (
+        ("list", "entities", "entities, most mentioned first", {}),
+        ("show", "entity", "one entity with its mentions and facts", {"name_or_id": _ENTITY}),
+        ("rename", "rename_entity", "rename (sticks)", {"name_or_id": _ENTITY, "name": Spelling(metavar="NAME")}),
+        (
+            "merge",
+            "merge_entities",
+            "fold other entities into this one",
+            {"target": Spelling(metavar="TARGET"), "sources": Spelling(metavar="SOURCE")},
+        ),
+        (
+            "split",
+            "split_entity",
+            "move mentions to a new entity",
+            {"name_or_id": _ENTITY, "mention_ids": Spelling(flags=("--mention",), repeat=True, metavar="ID")},
+        ),
+    ):
+        a = acts.add_parser(action, help=help_, description=operation(op_name).description)
+        add_store(a)
+        add_operation(a, op_name, **spellings)
+        if action == "list":
+            add_json(a)
+        else:
+            a.set_defaults(json=True)
+
+
+_Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from memindex import __version__
+
+    parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--version", action="version", version=f"memindex {__version__}")
+    add_store(parser, top=True)
+    sub = parser.add_subparsers(dest="command")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        add_store(p)
+        p.set_defaults(fn=fn)
+        return p
+
+    for group in (_add_ingest, _add_reads, _add_writes, _add_tools, _add_serve, _add_entities):
+        group(add)
     return parser
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment configures, read once here at the app floor and passed down (the library
+    reads none of it): the store (``MEMINDEX_STORE``) and a server's bearer token (``MEMINDEX_TOKEN``)."""
+
+    store: str | None = None
+    token: str | None = None
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str]) -> Environment:
+        return cls(store=environ.get(STORE_ENV) or None, token=environ.get(TOKEN_ENV, "").strip() or None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "fn", None) is None:  # bare `memindex`
-        parser.print_help()
-        return 0
-    # The environment is read here, once, at the app floor.
-    args.store = getattr(args, "store", None) or os.environ.get("MEMINDEX_STORE") or FALLBACK_STORE
-    args.collection = getattr(args, "collection", None) or "default"
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    env = Environment.read(os.environ)
     try:
+        args = parser.parse_args(argv)  # an option out of the table's bounds raises QueryError here
+        if getattr(args, "fn", None) is None:  # bare `memindex`
+            parser.print_help()
+            return 0
+        args.store = getattr(args, "store", None) or env.store or FALLBACK_STORE
+        args.collection = getattr(args, "collection", None) or "default"
+        args.token = env.token
+        level = logging.WARNING - 10 * min(args.verbose, 2)
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         return int(args.fn(args))
     except MemIndexError as exc:
         print(f"error [{exc.code}]: {exc}", file=sys.stderr)

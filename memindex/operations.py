@@ -10,8 +10,13 @@ rows into models (``memindex.server.models``).
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
+
+from memindex.errors import ConfigError
 
 __all__ = [
     "Param",
@@ -25,6 +30,7 @@ __all__ = [
     "REBUILD_STAGES",
     "COLLECTION_PATTERN",
     "DEFAULT_LIMITS",
+    "checked_options",
 ]
 
 TIERS = ("speech", "screen", "visual", "episodic", "semantic")
@@ -41,6 +47,7 @@ DEFAULT_LIMITS = {
     "max_body_bytes": 1 << 20,
 }
 _L = DEFAULT_LIMITS
+_F = TypeVar("_F", bound=Callable[..., Any])
 REQUIRED: Any = type("Required", (), {"__repr__": lambda self: "REQUIRED"})()
 
 
@@ -321,3 +328,25 @@ def operation(name: str) -> Operation:
         return _BY_NAME[name]
     except KeyError:
         raise KeyError(f"no operation {name!r}; valid: {sorted(_BY_NAME)}") from None
+
+
+def checked_options(what: str, note: str = "") -> Callable[[_F], _F]:
+    """A method whose options are its typed keywords: an unknown keyword raises ``ConfigError`` naming it and
+    the valid ones (``note`` says why some are missing), not a bare ``TypeError``. The signature shown by
+    ``inspect.signature`` and ``help()`` stays the method's own."""
+
+    def wrap(method: _F) -> _F:
+        params = inspect.signature(method).parameters
+        named = {n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self"}
+        valid = sorted(n for n in named if params[n].default is not params[n].empty)
+
+        @functools.wraps(method)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            unknown = sorted(set(kwargs) - named)
+            if unknown:
+                raise ConfigError(f"unknown {what} option(s) {unknown}; valid: {valid}{note}")
+            return method(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return wrap

@@ -10,23 +10,21 @@ subclasses the local index raises. Keyframes carry a ``url`` relative to the ser
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from memindex.errors import MemIndexError, QueryError, StoreError, error_from_dict
-from memindex.operations import operation
+from memindex.errors import MemIndexError, StoreError, error_from_dict
+from memindex.operations import checked_options, operation
 from memindex.records import Frame, Results, ScreenText, Segment, Utterance, Video
 from memindex.search import Hit
 
-TOKEN_ENV = "MEMINDEX_TOKEN"  # the bearer token a client sends and a server requires
+TOKEN_ENV = "MEMINDEX_TOKEN"  # the bearer token's variable: read by the app floor (CLI, server), not here
 
 __all__ = ["RemoteIndex", "RemoteAnswer", "RemoteReport", "TOKEN_ENV"]
 
-_ASK = {p.name for p in operation("ask").params} - {"question"}
 _HIT_FIELDS = set(Hit.__dataclass_fields__)
 
 
@@ -44,7 +42,9 @@ class RemoteAnswer(dict[str, Any]):
 
 
 class RemoteReport:
-    def __init__(self, ingested: list[dict[str, Any]], skipped: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, ingested: list[dict[str, Any]], skipped: list[dict[str, Any]], failed: list[dict[str, Any]]
+    ) -> None:
         self.ingested, self.skipped, self.failed = ingested, skipped, failed
 
     @property
@@ -69,24 +69,28 @@ def _most(op_name: str, param: str) -> int:
     return int(operation(op_name).param(param).maximum or 0)
 
 
-def _ask_body(question: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Every ask option of the table passed through; ``budget`` is spread into its three limits."""
-    options = dict(options)
-    budget = options.pop("budget", None)
+def _ask_body(
+    question: str, budget: Any, max_steps: int | None, max_seconds: float | None, max_tokens: int | None
+) -> dict[str, Any]:
+    """The start of the ask operation's body: the question and the limits given, ``budget`` filling in the
+    ones not given."""
+    limits = {"max_steps": max_steps, "max_seconds": max_seconds, "max_tokens": max_tokens}
     if budget is not None:
-        for key in ("max_steps", "max_seconds", "max_tokens"):
-            options.setdefault(key, getattr(budget, key))
-    unknown = set(options) - _ASK
-    if unknown:
-        raise QueryError(
-            f"ask over a server takes {sorted(_ASK)}; not {sorted(unknown)} (the server chooses its agent and LLM)"
-        )
-    options.setdefault("include_trace", True)  # as MemoryIndex: the answer carries its trace
-    return {"question": question, **options}
+        limits = {k: getattr(budget, k) if v is None else v for k, v in limits.items()}
+    return {"question": question, **_given(**limits)}
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not None}
+
+
+_SERVER_ASKS = "; the server chooses its agent and LLM"
+_SERVER_INGESTS = "; the server's ingest options are set when it starts (memindex serve --no-ocr, ...)"
 
 
 class RemoteIndex:
-    """A client of ``memindex serve`` with the method names and return types of ``MemoryIndex``."""
+    """A client of ``memindex serve`` with the method names and return types of ``MemoryIndex``. ``token``:
+    the server's bearer token (the CLI passes ``$MEMINDEX_TOKEN``; the library reads no environment)."""
 
     def __init__(
         self,
@@ -99,7 +103,6 @@ class RemoteIndex:
     ) -> None:
         import httpx
 
-        token = token or os.environ.get(TOKEN_ENV) or None
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.url, self.collection = url.rstrip("/"), collection
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
@@ -150,14 +153,45 @@ class RemoteIndex:
         data = self._json("search", query=query, k=k, tiers=tiers, levels=levels, videos=videos, **_span(time_range))
         return [Hit(**{k: v for k, v in h.items() if k in _HIT_FIELDS}) for h in data["hits"]]
 
-    def ask(self, question: str, **options: Any) -> RemoteAnswer:
-        """The server's agent; every option of the table (``max_steps``, ``max_seconds``, ``max_tokens``,
-        ``min_confidence``, ``videos``, ``include_trace``) is passed through, ``budget`` as its limits."""
-        return RemoteAnswer(self._json("ask", **_ask_body(question, options)))
+    @checked_options("ask over a server", _SERVER_ASKS)
+    def ask(
+        self,
+        question: str,
+        *,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        max_tokens: int | None = None,
+        min_confidence: float | None = None,
+        videos: Sequence[str] | None = None,
+        include_trace: bool = True,
+        budget: Any = None,
+    ) -> RemoteAnswer:
+        """The server's agent with the ``ask`` operation's options; ``budget`` (a ``Budget``) as its limits.
+        The answer carries its trace, as ``MemoryIndex``'s does, unless ``include_trace=False``."""
+        body = _ask_body(question, budget, max_steps, max_seconds, max_tokens)
+        body.update(_given(min_confidence=min_confidence, videos=videos, include_trace=include_trace))
+        return RemoteAnswer(self._json("ask", **body))
 
-    def ask_stream(self, question: str, **options: Any) -> Iterator[dict[str, Any]]:
+    @checked_options("ask over a server", _SERVER_ASKS)
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        max_tokens: int | None = None,
+        min_confidence: float | None = None,
+        videos: Sequence[str] | None = None,
+        include_trace: bool = True,
+        budget: Any = None,
+    ) -> Iterator[dict[str, Any]]:
         """The agent's steps as the server sends them (server-sent events); the answer comes last."""
-        _method, path, body = self._prepare("ask_stream", _ask_body(question, options))
+        body = _ask_body(question, budget, max_steps, max_seconds, max_tokens)
+        body.update(_given(min_confidence=min_confidence, videos=videos, include_trace=include_trace))
+        return self._stream(body)
+
+    def _stream(self, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        _method, path, body = self._prepare("ask_stream", args)
         with self._http.stream("POST", path, json=body, params={"collection": self.collection}) as resp:
             if resp.status_code >= 400:
                 resp.read()
@@ -249,10 +283,10 @@ class RemoteIndex:
         )
 
     # -- write side ------------------------------------------------------------------------------------
-    def ingest(
-        self, paths: Sequence[str | Path], *, progress: Any = None, wait: float = 3600.0, **_options: Any
-    ) -> RemoteReport:
-        """Queue each path (it must lie on the server's allowed roots) and wait for the jobs."""
+    @checked_options("ingest over a server", _SERVER_INGESTS)
+    def ingest(self, paths: Sequence[str | Path], *, progress: Any = None, wait: float = 3600.0) -> RemoteReport:
+        """Queue each path (it must lie on the server's allowed roots) and wait for the jobs; ``progress`` is
+        not called (the server's jobs report when they are done)."""
         report = RemoteReport([], [], [])
         jobs = []
         for path in [paths] if isinstance(paths, (str, Path)) else paths:
@@ -296,13 +330,13 @@ class RemoteIndex:
             raise StoreError(f"job {job['id']} is still {done['status']} after {wait:.0f}s")
         return done["result"] or {}
 
-    def rebuild(
-        self, stage: str, videos: Sequence[str] | None = None, *, wait: float = 3600.0, **_options: Any
-    ) -> dict[str, Any]:
+    @checked_options("rebuild over a server", _SERVER_INGESTS)
+    def rebuild(self, stage: str, videos: Sequence[str] | None = None, *, wait: float = 3600.0) -> dict[str, Any]:
         """Rebuild a stage on the server's writer and wait for its report."""
         return self._job_result(self._json("rebuild", stage=stage, videos=list(videos) if videos else None), wait)
 
-    def backfill(self, stage: str = "visual", *, wait: float = 3600.0, **_options: Any) -> dict[str, Any]:
+    @checked_options("backfill over a server", _SERVER_INGESTS)
+    def backfill(self, stage: str = "visual", *, wait: float = 3600.0) -> dict[str, Any]:
         return self._job_result(self._json("backfill", stage=stage), wait)
 
     def check(self, *, repair: bool = False, wait: float = 3600.0) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 import memindex
 from memindex.catalog.models import Segment
 from memindex.catalog.semantic import Entity, EntityMention, normalize
-from memindex.errors import NotFoundError, QueryError
+from memindex.errors import ConfigError, NotFoundError, QueryError
 from memindex.operations import OPERATIONS, operation
 from memindex.remote import RemoteIndex
 from memindex.store import Store
@@ -163,6 +163,27 @@ def test_ask_passes_every_option(index) -> None:  # type: ignore[no-untyped-def]
         index.ask("x", min_confidence=2)
 
 
+def test_unknown_options_are_config_errors(index) -> None:  # type: ignore[no-untyped-def]
+    """A misspelt option is refused by name, with the valid ones listed, before anything runs (not a bare
+    TypeError, not silently ignored); the options the server decides are refused over a server."""
+    with pytest.raises(ConfigError, match=r"unknown ask.* option\(s\) \['max_step'\]; valid: \[.*'max_steps'"):
+        index.ask("what is the answer?", max_step=2)
+    with pytest.raises(ConfigError, match=r"\['top_k'\].*'min_confidence'"):
+        index.ask_stream("what is the answer?", top_k=3)
+    with pytest.raises(ConfigError, match=r"\['confg'\]; valid: \[.*'progress'"):
+        index.ingest([], confg={"ocr": {"enabled": False}})
+    with pytest.raises(ConfigError, match=r"\['video'\]"):
+        index.rebuild("events", video=[A])
+    with pytest.raises(ConfigError, match=r"\['stages'\]"):
+        index.backfill(stages="visual")
+    if isinstance(index, RemoteIndex):
+        with pytest.raises(ConfigError, match="the server chooses its agent and LLM"):
+            index.ask("what is the answer?", llm="env")
+        with pytest.raises(ConfigError, match="set when it starts"):
+            index.ingest([], config={"ocr": {"enabled": False}})
+    assert index.stats()["videos"] == 2  # nothing ran
+
+
 def test_entities_and_their_edits(index) -> None:  # type: ignore[no-untyped-def]
     listed = index.entities()
     assert [(e["name"], e["mentions"], e["videos"]) for e in listed] == [("Ada Lovelace", 3, 2), ("A. Lovelace", 1, 1)]
@@ -231,6 +252,19 @@ def _timeless(answer: dict) -> dict:
     out["trace"] = [{k: v for k, v in s.items() if k != "seconds"} for s in answer["trace"]]
     out["cost"] = {k: v for k, v in answer["cost"].items() if k != "seconds"}
     return out
+
+
+def test_ask_takes_the_tables_options_by_name() -> None:
+    """Both ``ask`` methods (and ``ask_stream``) take exactly the row's parameters as typed keywords, plus
+    what only one side has (the local agent's ``budget``/``llm``/``agent``; the remote ``budget``)."""
+    row = {p.name for p in operation("ask").params}
+    wire = {p.name for p in operation("ask").params if p.wire}
+    for cls, extra in ((memindex.MemoryIndex, {"budget", "llm", "agent"}), (RemoteIndex, {"budget"})):
+        for name in ("ask", "ask_stream"):
+            params = inspect.signature(getattr(cls, name)).parameters
+            assert not any(p.kind is p.VAR_KEYWORD for p in params.values()), (cls, name)
+            expected = row - (wire if cls is memindex.MemoryIndex else set()) | extra | {"self"}
+            assert set(params) == expected, (cls.__name__, name, set(params) ^ expected)
 
 
 @pytest.mark.parametrize("cls", [RemoteIndex, memindex.MemoryIndex])

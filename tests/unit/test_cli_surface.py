@@ -95,3 +95,54 @@ def test_ask_prints_only_what_the_answer_cites(store_dir) -> None:  # type: igno
     lines = run.stdout.splitlines()
     assert lines[0].startswith("Not found in this store"), run.stdout
     assert not any(line.startswith("  - ") for line in lines), run.stdout  # candidates are not citations
+
+
+def test_the_environment_is_read_once_at_the_app_floor(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`Environment` holds what the variables set; the library (RemoteIndex) reads none of them, the CLI
+    passes the token to a server it opens."""
+    from memindex.cli import Environment, _open, build_parser
+    from memindex.remote import RemoteIndex
+
+    env = Environment.read({"MEMINDEX_STORE": "/data/s", "MEMINDEX_TOKEN": " secret-0123456789abcdef\n"})
+    assert env == Environment(store="/data/s", token="secret-0123456789abcdef")
+    assert Environment.read({"MEMINDEX_STORE": "", "MEMINDEX_TOKEN": "  "}) == Environment()
+    monkeypatch.setenv("MEMINDEX_TOKEN", "from-the-environment-0123")
+    with RemoteIndex("http://127.0.0.1:9") as remote:
+        assert "authorization" not in remote._http.headers
+    args = build_parser().parse_args(["stats", "--store", "http://127.0.0.1:9"])
+    args.collection, args.token = "default", env.token
+    with _open(args) as remote:
+        assert remote._http.headers["authorization"] == "Bearer secret-0123456789abcdef"
+
+
+def test_open_refuses_options_that_do_not_apply(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import memindex
+    from memindex.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="for a server URL"):
+        memindex.open(tmp_path / "s", token="t" * 16)
+    with pytest.raises(ConfigError, match="not a server URL"):
+        memindex.open("http://127.0.0.1:9", create=False)
+
+
+def test_ingest_flags_make_the_public_ingest_config() -> None:
+    from memindex.cli import _ingest_config, build_parser
+    from memindex.ingest import IngestConfig
+
+    args = build_parser().parse_args(["ingest", "v.mp4", "--no-ocr", "--asr-model", "small"])
+    cfg = _ingest_config(args)
+    assert type(cfg) is IngestConfig and not cfg.ocr.enabled and cfg.asr.enabled and cfg.asr.model == "small"
+    assert cfg == IngestConfig.from_dict({"ocr": {"enabled": False}, "asr": {"model": "small"}})
+
+
+def test_show_takes_the_browse_span(tmp_path, light_config) -> None:  # type: ignore[no-untyped-def]
+    """`show --start/--end` are the browse operation's span: only the segments overlapping it."""
+    from tests.server.test_contract import A as VID
+    from tests.server.test_contract import build_store
+
+    root = build_store(tmp_path / "s", light_config)
+    run = run_cli("show", VID, "--store", str(root), "--level", "chapter", "--start", "60", "--json")
+    assert run.returncode == 0, run.stderr
+    assert [c["start"] for c in json.loads(run.stdout)["segments"]] == [50]
+    run = run_cli("show", VID, "--store", str(root), "--level", "chapter", "--json")
+    assert [c["start"] for c in json.loads(run.stdout)["segments"]] == [0, 50]
