@@ -74,9 +74,11 @@ PHASES = [
 
 
 class PhaseTimer:
-    """Accumulates wall time per phase for the query being run (nested phases count in their parents)."""
+    """Accumulates wall time per phase for the query being run (nested phases count in their parents);
+    ``search_module`` times another copy of memindex.search (a baseline loaded from git)."""
 
-    def __init__(self) -> None:
+    def __init__(self, search_module: str = "memindex.search") -> None:
+        self.search_module = search_module
         self.current: dict[str, float] = {}
         self.patched: list[tuple[type, str, object]] = []
         self.missing: list[str] = []
@@ -86,6 +88,7 @@ class PhaseTimer:
 
         for phase, owner, method in PHASES:
             module, cls_name = owner.split(":")
+            module = self.search_module if module == "memindex.search" else module
             cls = getattr(importlib.import_module(module), cls_name)
             if not hasattr(cls, method):
                 self.missing.append(f"{cls_name}.{method}")
@@ -110,19 +113,41 @@ class PhaseTimer:
             setattr(cls, method, original)
 
 
-def bench_phases(index: memindex.MemoryIndex, queries: list[str], repeat: int = 3, **search: object) -> dict:
+def bench_phases(
+    index: memindex.MemoryIndex,
+    queries: list[str],
+    repeat: int = 3,
+    search_module: str = "memindex.search",
+    **search: object,
+) -> dict:
     """p50/p95 of ``search`` and of each of its phases (ms), warm, over ``queries`` x ``repeat``."""
     for q in queries[:2]:
         index.search(q, k=10, **search)  # warm: tiers loaded, encoder built, pages mapped
+    per_phase: dict[str, list[float]] = {}
+    missing: list[str] = []
+    for _ in range(repeat):
+        times, missing = phase_times(index, queries, search_module, **search)
+        for name, xs in times.items():
+            per_phase.setdefault(name, []).extend(xs)
+    return summarize(per_phase, missing)
+
+
+def phase_times(
+    index: memindex.MemoryIndex, queries: list[str], search_module: str = "memindex.search", **search: object
+) -> tuple[dict[str, list[float]], list[str]]:
+    """One pass over ``queries``: each phase's seconds per query, and the phases that could not be timed."""
     per_phase: dict[str, list[float]] = {name: [] for name, _, _ in PHASES}
-    with PhaseTimer() as timer:
-        for _ in range(repeat):
-            for q in queries:
-                timer.current = {}
-                index.search(q, k=10, **search)
-                for name in per_phase:
-                    per_phase[name].append(timer.current.get(name, 0.0))
-    out = {
+    with PhaseTimer(search_module) as timer:
+        for q in queries:
+            timer.current = {}
+            index.search(q, k=10, **search)
+            for name in per_phase:
+                per_phase[name].append(timer.current.get(name, 0.0))
+    return per_phase, timer.missing
+
+
+def summarize(per_phase: dict[str, list[float]], missing: list[str] | None = None) -> dict:
+    out: dict = {
         name: {
             "p50_ms": round(pct(xs, 50), 2),
             "p95_ms": round(pct(xs, 95), 2),
@@ -131,10 +156,30 @@ def bench_phases(index: memindex.MemoryIndex, queries: list[str], repeat: int = 
         for name, xs in per_phase.items()
         if xs
     }
-    out["n"] = len(queries) * repeat
-    if timer.missing:
-        out["missing"] = timer.missing
+    out["n"] = len(per_phase.get("total", []))
+    if missing:
+        out["missing"] = missing
     return out
+
+
+def baseline_searcher(store, ref: str):  # type: ignore[no-untyped-def]
+    """A ``Searcher`` from memindex/search.py as it was at git ``ref`` (same store, same process), for a
+    before/after comparison in one run; its module is ``memindex._search_<ref>``."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{ref}:memindex/search.py"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
+    name = "memindex._search_" + "".join(c if c.isalnum() else "_" for c in ref)
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    exec(compile(source, f"{ref}:memindex/search.py", "exec"), module.__dict__)
+    return module.Searcher(store), name
 
 
 def bench_store(path: str, questions: str | None, repeat: int) -> dict:

@@ -270,6 +270,40 @@ def keyword_search(store, repeat: int = 3) -> dict:
     return out
 
 
+def hybrid(store, repeat: int, baseline: str | None) -> dict:  # type: ignore[no-untyped-def]
+    """The full hybrid search per query kind; with ``baseline``, that git ref's search.py too, the two
+    alternating pass by pass so both see the same machine load, and whether both return the same top 10."""
+    index = memindex.MemoryIndex(store)
+    runs = [("", index, "memindex.search")]
+    if baseline:
+        old = memindex.MemoryIndex(store)
+        old._searcher, module = bq.baseline_searcher(store, baseline)
+        runs.append((f"baseline_{baseline}_", old, module))
+    out: dict = {}
+    for label, queries in HYBRID_QUERIES.items():
+        times: dict[str, dict[str, list[float]]] = {prefix: {} for prefix, _, _ in runs}
+        for _, idx, _ in runs:
+            for q in queries[:2]:
+                idx.search(q, k=10, tiers=["speech"])  # warm
+        for _ in range(repeat):
+            for prefix, idx, module in runs:
+                one, _missing = bq.phase_times(idx, queries, module, tiers=["speech"])
+                for phase, xs in one.items():
+                    times[prefix].setdefault(phase, []).extend(xs)
+        for prefix, _, _ in runs:
+            key = f"hybrid_{prefix}{label}"
+            out[key] = bq.summarize(times[prefix])
+            print(json.dumps({key: out[key]["total"], "fts": out[key]["fts"]}), flush=True)
+        if baseline:
+            same = [
+                [h.doc_id for h in runs[0][1].search(q, k=10, tiers=["speech"])]
+                == [h.doc_id for h in runs[1][1].search(q, k=10, tiers=["speech"])]
+                for q in queries
+            ]
+            out[f"same_top10_{label}"] = f"{sum(same)}/{len(same)}"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, required=True, help="vectors in the synthetic tier")
@@ -283,6 +317,8 @@ def main() -> None:
     ap.add_argument("--skip-hybrid", action="store_true")
     ap.add_argument("--repeat", type=int, default=3, help="passes over the hybrid queries")
     ap.add_argument("--out", help="write the report here as JSON too")
+    ap.add_argument("--baseline", help="also time memindex/search.py at this git ref, interleaved (e.g. HEAD~1)")
+    ap.add_argument("--hybrid-only", action="store_true", help="skip the vector and FTS-alone measurements")
     args = ap.parse_args()
     limit = int(args.max_rss_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit * 3, limit * 3))  # address space: mmaps count, so 3x
@@ -292,19 +328,17 @@ def main() -> None:
     report["open"] = open_cost(root, args.dim)
     print(json.dumps(report["open"]), flush=True)
     store = open_store(root, args.dim)
-    queries = make_queries(args.queries, args.dim)
-    t0 = time.perf_counter()
-    truth = exact_topk(queries, args.n, args.dim, args.batch)
-    report["exact_seconds"] = round(time.perf_counter() - t0, 1)
-    report["vector_search"] = vector_search(
-        store, queries, truth, [int(x) for x in args.nprobe.split(",")], [int(x) for x in args.rerank.split(",")]
-    )
-    report["keyword"] = keyword_search(store)
+    if not args.hybrid_only:
+        queries = make_queries(args.queries, args.dim)
+        t0 = time.perf_counter()
+        truth = exact_topk(queries, args.n, args.dim, args.batch)
+        report["exact_seconds"] = round(time.perf_counter() - t0, 1)
+        nprobes, reranks = [int(x) for x in args.nprobe.split(",")], [int(x) for x in args.rerank.split(",")]
+        report["vector_search"] = vector_search(store, queries, truth, nprobes, reranks)
+        report["keyword"] = keyword_search(store)
     if not args.skip_hybrid:
-        index = memindex.MemoryIndex(store)
-        for label, queries in HYBRID_QUERIES.items():
-            report[f"hybrid_{label}"] = bq.bench_phases(index, queries, args.repeat, tiers=["speech"])
-            print(json.dumps({label: report[f"hybrid_{label}"]["total"]}), flush=True)
+        report.update(hybrid(store, args.repeat, args.baseline))
+    report["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
     report["after"] = rss_mb()
     text = json.dumps(report, indent=2)
     print(text)

@@ -2,11 +2,13 @@
 rebuild.
 
 Checked: the catalog's own integrity (SQLite ``quick_check`` and foreign keys, the keyword index against its
-rows), every tier file (header, checksum, catalog id, generation), that each tier holds exactly the catalog's
-vectors (ids both ways, and every vector equal to its catalog row), media folders of videos the catalog does
-not hold, keyframes the catalog names but the cache lacks, and temporary files a crashed writer left.
-``repair`` rebuilds tiers and the keyword index from the catalog and removes orphan and temporary files; the
-catalog itself is never rewritten (it is the truth; a damaged catalog is restored from a backup).
+rows), every tier file (header, checksum, catalog id, generation) or, on a backend without files (``milvus``),
+every tier through the backend's own API (catalog id, encoder, generation, count), that each tier holds
+exactly the catalog's vectors (ids both ways, and every vector equal to its catalog row), media folders of
+videos the catalog does not hold, keyframes the catalog names but the cache lacks, and temporary files a
+crashed writer left. ``repair`` rebuilds tiers (in their own backend) and the keyword index from the catalog
+and removes orphan and temporary files; the catalog itself is never rewritten (it is the truth; a damaged
+catalog is restored from a backup).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from memindex.catalog.models import Doc, Frame, TierState, Video
-from memindex.errors import ReadOnlyStoreError
+from memindex.errors import EncoderMismatchError, ReadOnlyStoreError
 from memindex.store import Store
 from memindex.tiers import TierDamagedError, VectorTier
+from memindex.vectors import VectorBackend, open_backend
 
 __all__ = ["check_store"]
 
 log = logging.getLogger(__name__)
+
+FILE_BACKENDS = ("faiss", "faiss-gpu")  # tiers kept as files in tiers/; any other backend is asked through its API
+_CHUNK = 65_536  # catalog vectors per batch when a backend tier is rebuilt
 
 
 @dataclass
@@ -102,6 +108,11 @@ def _check_tiers(store: Store, report: _Report) -> None:
     with store.Session() as s:
         states = dict(s.execute(select(TierState.tier, TierState.generation)).all())
         with_vectors = set(s.scalars(select(Doc.tier).where(Doc.vector.is_not(None)).distinct()).all())
+        if store.config.tiers.name not in FILE_BACKENDS:
+            for name in sorted(set(states) | with_vectors):
+                report.checked["tiers"] = report.checked.get("tiers", 0) + 1
+                _check_backend_tier(store, s, report, name, int(states.get(name, 0)))
+            return
         names = sorted(set(states) | with_vectors | {p.name[: -len(".faiss")] for p in tiers_dir.glob("*.faiss")})
         for name in names:
             report.checked["tiers"] = report.checked.get("tiers", 0) + 1
@@ -125,6 +136,14 @@ def _tier_problem(store: Store, s: Session, name: str, generation: int) -> str |
         )
     except TierDamagedError as exc:
         return exc.message
+    return _contents_problem(tier, generation, ids, vecs, "the file")
+
+
+def _contents_problem(
+    tier: VectorBackend, generation: int, ids: np.ndarray, vecs: np.ndarray, holder: str
+) -> str | None:
+    """What differs between a tier and the catalog's vectors of it (generation, ids both ways, count,
+    content), or None."""
     if tier.file_generation != generation:
         return f"at generation {tier.file_generation}, the catalog at {generation}"
     have = tier.ids()
@@ -132,10 +151,56 @@ def _tier_problem(store: Store, s: Session, name: str, generation: int) -> str |
         return "holds an id twice"
     stray, missing = np.setdiff1d(have, ids), np.setdiff1d(ids, have)
     if len(stray) or len(missing):
-        return f"{len(stray)} vectors without a catalog row, {len(missing)} catalog vectors not in the file"
+        return f"{len(stray)} vectors without a catalog row, {len(missing)} catalog vectors not in {holder}"
+    if tier.ntotal != len(have):
+        return f"counts {tier.ntotal} vectors but holds {len(have)}"
     if len(ids) and tier.exact and not np.array_equal(tier.vectors(ids), vecs):
         return "vectors differ from the catalog's"
     return None
+
+
+def _check_backend_tier(store: Store, s: Session, report: _Report, name: str, generation: int) -> None:
+    """One tier of a backend without files (e.g. a Milvus collection), checked and rebuilt through its API."""
+    where = f"{store.config.tiers.name}:{name}"
+    ids, vecs = _catalog_tier(s, name)
+    encoder = _encoder_name(store, None, name)
+    if encoder is None:
+        report.add("tier", where, "cannot be checked: its encoder does not load")
+        return
+    dim = vecs.shape[1] if len(ids) else store.encoder_for(name).dim
+    try:
+        tier = _open_backend_tier(store, name, encoder, dim, load=True)
+        where = _backend_where(tier, where)
+        problem = _contents_problem(tier, generation, ids, vecs, "the backend")
+    except (TierDamagedError, EncoderMismatchError) as exc:
+        problem = exc.message
+    if problem is None:
+        return
+    fixed = False
+    if report.repair:
+        fresh = _open_backend_tier(store, name, encoder, dim, load=False)  # starts the tier over, empty
+        fresh.rebuild_from(len(ids), _batches(ids, vecs), vecs[:262_144])
+        fresh.save(generation)
+        store._tiers.pop(name, None)  # the next search loads the rebuilt tier
+        fixed = True
+    report.add("tier", where, problem, fixed)
+
+
+def _open_backend_tier(store: Store, name: str, encoder: str, dim: int, *, load: bool) -> VectorBackend:
+    return open_backend(
+        store.config.tiers, store.dir / "tiers", name, encoder, dim, catalog_id=store.catalog_id, load=load
+    )
+
+
+def _backend_where(tier: VectorBackend, fallback: str) -> str:
+    """Where a backend keeps the tier: ``<uri> (<collection>)`` for Milvus."""
+    uri, collection = getattr(tier, "uri", None), getattr(tier, "collection", None)
+    return f"{uri} ({collection})" if uri and collection else fallback
+
+
+def _batches(ids: np.ndarray, vecs: np.ndarray):  # type: ignore[no-untyped-def]
+    for lo in range(0, len(ids), _CHUNK):
+        yield ids[lo : lo + _CHUNK], vecs[lo : lo + _CHUNK]
 
 
 def _catalog_tier(s: Session, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -164,8 +229,9 @@ def _rebuild_tier(store: Store, s: Session, name: str, generation: int) -> bool:
 
 def _encoder_name(store: Store, path, name: str) -> str | None:  # type: ignore[no-untyped-def]
     """The encoder a tier's vectors come from: the file's header when readable, else the store's encoder."""
-    with suppress(TierDamagedError, OSError):  # unreadable header: fall back to the store's encoder
-        return str(VectorTier.peek(path, name)["encoder"])
+    if path is not None:
+        with suppress(TierDamagedError, OSError):  # unreadable header: fall back to the store's encoder
+            return str(VectorTier.peek(path, name)["encoder"])
     try:
         return store.encoder_for(name).name
     except Exception as exc:  # e.g. CLIP weights missing: the tier is rebuilt once they load

@@ -10,17 +10,18 @@ final speech hits are narrowed to the words that match.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, inspect, select, text
+from sqlalchemy import Row, bindparam, func, inspect, select, text
 from sqlalchemy.orm import Session
 
+from memindex.catalog.keywords import KeywordFilters, fts5_ids, postgres_ids
 from memindex.catalog.models import READY, Doc, Frame, OcrLine, Video, Word
 from memindex.errors import QueryError, StageError
 from memindex.ranking import (
@@ -83,6 +84,10 @@ class Hit:
         return out
 
 
+# A candidate's docs row and its video: id, tier, ref_id, video_id, start, end, text, uri, created_at
+_DocRow = Row[int, str, int, str, float, float, str, str, datetime]
+
+
 @dataclass
 class _Cand:
     cosine: float = 0.0
@@ -134,30 +139,32 @@ class Searcher:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
         cands: dict[int, _Cand] = {}
-        for tier in wanted:
-            self._vector(tier, query, k, videos, time_range, cands)
-        self._keyword(query, wanted, k, videos, time_range, cands)
-        ranked = self._hydrate(cands, shape(query), videos, time_range)
-        ranked.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
-        hits = ranked[:k]
-        _attach_confidence(hits, ranked)
-        self._narrow(hits, query)
-        for h in hits:
-            h.signals.pop("_order", None)
-            self._attach_keyframe(h)
+        with self.store.Session() as s:  # one session (one connection) for the whole query
+            for tier in wanted:
+                self._vector(s, tier, query, k, videos, time_range, cands)
+            self._keyword(s, query, wanted, k, videos, time_range, cands)
+            refs: dict[int, _Ref] = {}
+            ranked = self._hydrate(s, cands, shape(query), videos, time_range, refs)
+            ranked.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
+            hits = ranked[:k]
+            _attach_confidence(hits, ranked)
+            self._narrow(s, hits, query, refs)
+            for h in hits:
+                h.signals.pop("_order", None)
+                self._attach_keyframe(s, h, refs.get(h.doc_id))
         return hits
 
-    def _narrow(self, hits: list[Hit], query: str) -> None:
+    def _narrow(self, s: Session, hits: list[Hit], query: str, refs: dict[int, _Ref]) -> None:
         """Speech hits of the final ranking, narrowed to the words that spell the query."""
-        with self.store.Session() as s:
-            for hit in hits:
-                if hit.tier == "speech":
-                    doc = s.get(Doc, hit.doc_id)
-                    if doc is not None:
-                        _narrow_to_words(s, hit, doc, query)
+        for hit in hits:
+            ref = refs.get(hit.doc_id)
+            if hit.tier == "speech" and ref is not None:
+                _narrow_to_words(s, hit, ref, query)
 
     # -- candidates ------------------------------------------------------------------------------------
-    def _subset(self, tier: str, videos: Sequence[str] | None, tr: tuple[float, float] | None) -> np.ndarray | None:
+    def _subset(
+        self, s: Session, tier: str, videos: Sequence[str] | None, tr: tuple[float, float] | None
+    ) -> np.ndarray | None:
         if not videos and not tr:
             return None
         q = select(Doc.id).where(Doc.tier == tier)
@@ -165,11 +172,11 @@ class Searcher:
             q = q.where(Doc.video_id.in_(list(videos)))
         if tr:
             q = q.where(Doc.end >= tr[0], Doc.start <= tr[1])
-        with self.store.Session() as s:
-            return np.array(s.scalars(q).all(), dtype=np.int64)
+        return np.array(s.scalars(q).all(), dtype=np.int64)
 
     def _vector(
         self,
+        s: Session,
         tier: str,
         query: str,
         k: int,
@@ -187,7 +194,7 @@ class Searcher:
             return
         if index.ntotal == 0:
             return
-        subset = self._subset(tier, videos, tr)
+        subset = self._subset(s, tier, videos, tr)
         if subset is not None and len(subset) == 0:
             return
         scores, ids = index.search(qv, max(4 * k, 50), subset)
@@ -197,6 +204,7 @@ class Searcher:
 
     def _keyword(
         self,
+        s: Session,
         query: str,
         tiers: Sequence[str],
         k: int,
@@ -204,39 +212,21 @@ class Searcher:
         tr: tuple[float, float] | None,
         cands: dict[int, _Cand],
     ) -> None:
-        words = list(dict.fromkeys(v for w in _WORD.findall(query) for v in spellings(w)))
+        """BM25 candidates over the text tiers (memindex.catalog.keywords): each query word in all its
+        spellings; FTS5 folds accents itself, PostgreSQL through ``memindex_unaccent`` when it exists."""
+        groups = [list(dict.fromkeys(spellings(w))) for w in dict.fromkeys(_WORD.findall(query))]
         text_tiers = [t for t in tiers if t != "visual"]
-        if not words or not text_tiers:
+        if not any(groups) or not text_tiers:
             return
-        sql, params = self._keyword_sql(words)
-        if sql is None:
-            return
-        params["lim"] = max(10 * k, 100)
-        where, extra = _sql_filters(text_tiers, videos, tr)
-        params.update(extra)
-        with self.store.Session() as s:
-            ids = s.execute(text(sql[0] + where + sql[1]), params).scalars().all()
+        filters, limit = KeywordFilters(text_tiers, videos, tr), max(10 * k, 100)
+        if self.store.engine.dialect.name == "sqlite":
+            ids = fts5_ids(s, groups, filters, limit)
+        else:
+            words = list(dict.fromkeys(v for g in groups for v in g))
+            ids = postgres_ids(s, words, filters, limit, unaccent=self._pg_unaccent())
         for rank, doc_id in enumerate(ids):
             c = cands.setdefault(int(doc_id), _Cand())
             c.bm25_rank = rank
-
-    def _keyword_sql(self, words: list[str]) -> tuple[tuple[str, str] | None, dict[str, object]]:
-        """(SELECT ... WHERE match, ORDER BY ... LIMIT) for this dialect: FTS5 folds accents itself; on
-        PostgreSQL both sides go through ``memindex_unaccent`` when migration 0006 could create it."""
-        if self.store.engine.dialect.name == "sqlite":
-            q = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-            return (
-                "SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH :q",
-                " ORDER BY bm25(docs_fts) LIMIT :lim",
-            ), {"q": q}
-        cleaned = [c for c in (re.sub(r"[^\w]", "", w) for w in words) if c]
-        if not cleaned:
-            return None, {}
-        doc, query = ("memindex_unaccent(d.text)", "memindex_unaccent(:q)") if self._pg_unaccent() else ("d.text", ":q")
-        vec, tsq = f"to_tsvector('simple', {doc})", f"to_tsquery('simple', {query})"
-        return (f"SELECT d.id FROM docs d WHERE {vec} @@ {tsq}", f" ORDER BY ts_rank({vec}, {tsq}) DESC LIMIT :lim"), {
-            "q": " | ".join(cleaned)
-        }
 
     def _pg_unaccent(self) -> bool:
         if self._unaccent is None:
@@ -247,12 +237,22 @@ class Searcher:
 
     # -- scoring ---------------------------------------------------------------------------------------
     def _hydrate(
-        self, cands: dict[int, _Cand], q: QueryShape, videos: Sequence[str] | None, tr: tuple[float, float] | None
+        self,
+        s: Session,
+        cands: dict[int, _Cand],
+        q: QueryShape,
+        videos: Sequence[str] | None,
+        tr: tuple[float, float] | None,
+        refs: dict[int, _Ref],
     ) -> list[Hit]:
+        """Score the candidates of ready videos; their rows are read as column tuples (no ORM entities, no
+        vectors), and ``refs`` keeps what narrowing and keyframes need of each."""
         if not cands:
             return []
         sel = (
-            select(Doc, Video.uri, Video.created_at)
+            select(
+                Doc.id, Doc.tier, Doc.ref_id, Doc.video_id, Doc.start, Doc.end, Doc.text, Video.uri, Video.created_at
+            )
             .join(Video, Video.id == Doc.video_id)
             .where(Doc.id.in_(list(cands)), Video.status == READY)
         )
@@ -261,16 +261,16 @@ class Searcher:
         if tr:
             sel = sel.where(Doc.end >= tr[0], Doc.start <= tr[1])
         hits = []
-        with self.store.Session() as s:
-            rows = s.execute(sel).all()
-            low = self._low_quality(s, [doc.ref_id for doc, _, _ in rows if doc.tier == "speech"])
-            for doc, uri, created in rows:
-                hit = _score(doc, uri, cands[doc.id], q)
-                if doc.tier == "speech" and doc.ref_id in low:
-                    hit.score *= LOW_QUALITY_FACTOR
-                    hit.signals["quality"] = "low"
-                hit.signals["_order"] = created.timestamp() if created else 0
-                hits.append(hit)
+        rows = s.execute(sel).all()
+        low = self._low_quality(s, [r.ref_id for r in rows if r.tier == "speech"])
+        for row in rows:
+            refs[row.id] = _Ref(row.tier, row.ref_id, row.start, row.end)
+            hit = _score(row, cands[row.id], q)
+            if row.tier == "speech" and row.ref_id in low:
+                hit.score *= LOW_QUALITY_FACTOR
+                hit.signals["quality"] = "low"
+            hit.signals["_order"] = row.created_at.timestamp() if row.created_at else 0
+            hits.append(hit)
         return hits
 
     def _low_quality(self, s: Session, utterance_ids: list[int]) -> set[int]:
@@ -287,30 +287,38 @@ class Searcher:
         )
         return set(s.execute(sql, {"ids": utterance_ids}).scalars())
 
-    def _attach_keyframe(self, hit: Hit) -> None:
-        mid = (hit.start + hit.end) / 2
-        with self.store.Session() as s:
-            doc = s.get(Doc, hit.doc_id)  # None when the video was deleted since the hit was ranked
-            if hit.tier == "visual" and doc is not None:
-                frame = s.get(Frame, doc.ref_id)
-            elif hit.tier == "screen" and doc is not None:
-                line = s.get(OcrLine, doc.ref_id)
-                frame = s.get(Frame, line.frame_id) if line and line.frame_id else None
-            else:
-                frame = None
-            if frame is None:
-                frame = s.scalars(
-                    select(Frame).where(Frame.video_id == hit.video_id).order_by(func.abs(Frame.t - mid)).limit(1)
-                ).first()
+    def _attach_keyframe(self, s: Session, hit: Hit, ref: _Ref | None) -> None:
+        """The hit's own keyframe (visual), its screen line's frame, else the video's frame nearest its middle;
+        ``ref`` is None when the hit's doc is gone."""
+        frame: Row[int, float, str] | None = None
+        cols = (Frame.id, Frame.t, Frame.path)
+        if ref is not None and hit.tier == "visual":
+            frame = s.execute(select(*cols).where(Frame.id == ref.ref_id)).first()
+        elif ref is not None and hit.tier == "screen":
+            line_frame = s.execute(select(OcrLine.frame_id).where(OcrLine.id == ref.ref_id)).scalar()
+            if line_frame:
+                frame = s.execute(select(*cols).where(Frame.id == line_frame)).first()
+        if frame is None:
+            mid = (hit.start + hit.end) / 2
+            nearest = select(*cols).where(Frame.video_id == hit.video_id).order_by(func.abs(Frame.t - mid)).limit(1)
+            frame = s.execute(nearest).first()
         if frame is not None:
-            hit.keyframe = {
-                "frame_id": frame.id,
-                "t": round(frame.t, 3),
-                "path": str(self.store.media.root / frame.path),
-            }
+            frame_id, t, path = frame  # by position: ``Row.t`` is SQLAlchemy's own attribute
+            hit.keyframe = {"frame_id": frame_id, "t": round(t, 3), "path": str(self.store.media.root / path)}
 
 
-def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
+@dataclass(frozen=True)
+class _Ref:
+    """What narrowing and keyframes need of a hit's doc row."""
+
+    tier: str
+    ref_id: int
+    start: float
+    end: float
+
+
+def _score(doc: _DocRow, c: _Cand, q: QueryShape) -> Hit:
+    """A candidate's hit from its row (docs columns and the video's uri) and its channel scores."""
     level, modality = TIER_KINDS.get(doc.tier, ("segment", "text"))
     if doc.tier == "visual":
         score = float(np.clip((c.cosine - _VISUAL_FLOOR) / _VISUAL_SPAN, 0, 1)) * 0.8
@@ -321,7 +329,7 @@ def _score(doc: Doc, uri: str, c: _Cand, q: QueryShape) -> Hit:
         signals["bm25_rank"] = c.bm25_rank
     return Hit(
         video_id=doc.video_id,
-        uri=uri,
+        uri=doc.uri,
         start=doc.start,
         end=doc.end,
         level=level,
@@ -346,12 +354,14 @@ def _same_moment(a: Hit, b: Hit) -> bool:
     return a.video_id == b.video_id and a.start <= b.end + 1.0 and b.start <= a.end + 1.0
 
 
-def _narrow_to_words(s: Session, hit: Hit, doc: Doc, text: str) -> None:
+def _narrow_to_words(s: Session, hit: Hit, doc: _Ref, text: str) -> None:
     """Tighten a speech hit to the run of words that spells the query (in order, skips allowed)."""
     query = [w for w in (norm_word(w) for w in _WORD.findall(text)) if w]
     if len(query) < 3:
         return
-    words = s.scalars(select(Word).where(Word.utterance_id == doc.ref_id).order_by(Word.start)).all()
+    words = s.execute(
+        select(Word.start, Word.end, Word.text).where(Word.utterance_id == doc.ref_id).order_by(Word.start)
+    ).all()
     norm = [norm_word(w.text) for w in words]
     best: tuple[int, float, int, int] | None = None  # (matched, -duration, i, j)
     for i, first in enumerate(norm):
@@ -399,17 +409,3 @@ def _tiers(tiers: Sequence[str] | None, levels: Sequence[str] | None) -> list[st
     if unknown:
         raise QueryError(f"unknown tiers {unknown}; valid: {sorted(TIER_KINDS)} or 'episodic'")
     return list(dict.fromkeys(expanded))
-
-
-def _sql_filters(
-    tiers: Sequence[str], videos: Sequence[str] | None, tr: tuple[float, float] | None
-) -> tuple[str, dict[str, object]]:
-    params: dict[str, object] = {f"t{i}": t for i, t in enumerate(tiers)}
-    where = " AND d.tier IN (" + ", ".join(f":t{i}" for i in range(len(tiers))) + ")"
-    if videos:
-        params.update({f"v{i}": v for i, v in enumerate(videos)})
-        where += " AND d.video_id IN (" + ", ".join(f":v{i}" for i in range(len(videos))) + ")"
-    if tr:
-        params.update({"tr0": tr[0], "tr1": tr[1]})
-        where += ' AND d."end" >= :tr0 AND d.start <= :tr1'
-    return where, params
