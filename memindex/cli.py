@@ -11,9 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from memindex.cli_options import Spelling, add_format, add_json, add_operation, add_store, operation_args
+from memindex.cli_options import build_parser, operation_args
 from memindex.errors import ConfigError, MemIndexError
-from memindex.operations import operation
 from memindex.remote import TOKEN_ENV
 
 __all__ = ["main", "build_parser", "Environment"]
@@ -355,163 +354,25 @@ def cmd_entities(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_config_flags(p: argparse.ArgumentParser, what: str = "") -> None:
-    """The ingest config options of ``ingest`` and ``serve`` (they make an ``IngestConfig``)."""
-    p.add_argument("--no-ocr", action="store_true", help=f"{what}skip on-screen text")
-    p.add_argument("--no-asr", action="store_true", help=f"{what}skip speech")
-    p.add_argument("--asr-model", help="faster-whisper model name or path ('packaged' = tiny.en offline)")
-
-
-def _add_ingest(add: _Add) -> None:
-    p = add("ingest", cmd_ingest, "Ingest video files and folders (recursively) into the store.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="video files and folders")
-    add_json(p, "print the report as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _add_config_flags(p)
-    p.add_argument(
-        "--executor",
-        metavar="NAME",
-        help="where videos are analyzed: inline (the default), local, ray, or an installed plugin's name",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        nargs="?",
-        const=0,
-        metavar="N",
-        help="analyze in N local worker processes (no N: one per core)",
-    )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        metavar="ADDRESS",
-        help="analyze as Ray tasks on the cluster at ADDRESS (no ADDRESS: $RAY_ADDRESS, else a local one)",
-    )
-
-
-_VIDEO_REPEATED = Spelling(flags=("--video",), repeat=True, metavar="VIDEO")
-
-
-def _add_reads(add: _Add) -> None:
-    """The commands made from read operations (their options are the table's)."""
-    p = add("query", cmd_query, "Search speech, screen text and keyframes; print ranked moments.")
-    add_operation(p, "search", query=Spelling(metavar="TEXT"), k=Spelling(flags=("--k", "-k")), videos=_VIDEO_REPEATED)
-    add_json(p, 'print {"hits": [...]} only')
-    p = add("ask", cmd_ask, "Answer a question with timestamped evidence (retrieval agent).")
-    add_operation(p, "ask", question=Spelling(metavar="QUESTION"), videos=_VIDEO_REPEATED)
-    add_json(p)
-    p = add("stats", cmd_stats, "Videos, duration, segments per level, rows per tier, pending stages.")
-    add_operation(p, "stats")
-    add_json(p)
-    p = add("videos", cmd_videos, "List the videos in the store.")
-    add_operation(p, "videos")
-    add_json(p)
-    p = add("show", cmd_show, "Print a video's segment tree.")
-    add_operation(p, "browse", video=Spelling(metavar="VIDEO"), level=Spelling(default="video"))
-    add_json(p)
-    p.add_argument("--html", metavar="OUT.html", help="write the video's timeline as a self-contained HTML report")
-    p = add("transcript", cmd_transcript, "Print a video's transcript (optionally a time span).")
-    add_operation(p, "transcript", video=Spelling(metavar="VIDEO"))
-    add_format(p, ("text", "srt", "vtt", "json"))
-    add_json(p, "same as --format json")
-
-
-def _add_writes(add: _Add) -> None:
-    """The commands made from write operations."""
-    p = add("delete", cmd_delete, "Delete videos and everything derived from them.")
-    add_operation(p, "delete_video", video=Spelling(many=True, metavar="VIDEO"))
-    add_json(p)
-    p = add("check", cmd_check, "Verify the store: catalog, tier checksums and vectors, media, temp files.")
-    add_operation(p, "check")
-    add_json(p)
-    p = add("backfill", cmd_backfill, "Fill a pending stage (visual: keyframe vectors once CLIP loads).")
-    add_operation(p, "backfill")
-    p = add("rebuild", cmd_rebuild, "Re-derive a stage from stored data (events, captions, semantic), atomically.")
-    add_operation(p, "rebuild", stage=Spelling(flags=("--stage",)), videos=_VIDEO_REPEATED)
-
-
-def _add_tools(add: _Add) -> None:
-    """Commands that are not operations of the table."""
-    p = add("eval", cmd_eval, "Evaluate the agent against single-shot search on a JSONL question set.")
-    p.add_argument("dataset", help="JSONL of {question, video, start, end, answer?}")
-    p.add_argument("--max-steps", type=int, default=4, help="most tool calls the agent may make per question")
-    add_json(p, "print the full report as JSON")
-    p = add("doctor", cmd_doctor, "Report models, extras, ffmpeg, GPU and the store's health.")
-    add_json(p)
-    p = add("sql", cmd_sql, "Read-only SQL (DuckDB) over the catalog's views; see docs/analytics.md.")
-    p.add_argument("query", help='e.g. "SELECT name, duration FROM videos"')
-    add_format(p, ("table", "json", "csv"))
-    p = add("export", cmd_export, "Write every analytics view as a Parquet file into FOLDER.")
-    p.add_argument("folder")
-    add_format(p, ("parquet",))
-
-
-def _add_serve(add: _Add) -> None:
-    p = add("serve", cmd_serve, "Serve the store over HTTP (/v1, OpenAPI) and MCP (/mcp, or --mcp-stdio).")
-    p.add_argument("--host", default="127.0.0.1", help="bind address; anything but loopback needs a token")
-    p.add_argument("--port", type=int, default=8765, help="TCP port")
-    p.add_argument("--allow", action="append", help="a folder videos may be ingested from (repeatable)")
-    p.add_argument("--token-file", help="file holding the bearer token (else $MEMINDEX_TOKEN)")
-    p.add_argument("--allow-host", action="append", help="a Host header to answer besides loopback (repeatable)")
-    p.add_argument("--allow-origin", action="append", help="a browser Origin allowed to call (repeatable)")
-    p.add_argument("--mcp-stdio", action="store_true", help="speak MCP over stdin/stdout instead of HTTP")
-    _add_config_flags(p, "ingest jobs: ")
-
-
-_ENTITY = Spelling(metavar="ENTITY")
-
-
-def _add_entities(add: _Add) -> None:
-    p = add("entities", cmd_entities, "List, show, rename, merge and split entities (speakers, names, terms).")
-    acts = p.add_subparsers(dest="action", required=True)
-    for action, op_name, help_, spellings in (
-        ("list", "entities", "entities, most mentioned first", {}),
-        ("show", "entity", "one entity with its mentions and facts", {"name_or_id": _ENTITY}),
-        ("rename", "rename_entity", "rename (sticks)", {"name_or_id": _ENTITY, "name": Spelling(metavar="NAME")}),
-        (
-            "merge",
-            "merge_entities",
-            "fold other entities into this one",
-            {"target": Spelling(metavar="TARGET"), "sources": Spelling(metavar="SOURCE")},
-        ),
-        (
-            "split",
-            "split_entity",
-            "move mentions to a new entity",
-            {"name_or_id": _ENTITY, "mention_ids": Spelling(flags=("--mention",), repeat=True, metavar="ID")},
-        ),
-    ):
-        a = acts.add_parser(action, help=help_, description=operation(op_name).description)
-        add_store(a)
-        add_operation(a, op_name, **spellings)
-        if action == "list":
-            add_json(a)
-        else:
-            a.set_defaults(json=True)
-
-
-_Add = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from memindex import __version__
-
-    parser = argparse.ArgumentParser(prog="memindex", description="Hierarchical multimodal memory for long videos.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("--version", action="version", version=f"memindex {__version__}")
-    add_store(parser, top=True)
-    sub = parser.add_subparsers(dest="command")
-
-    def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
-        add_store(p)
-        p.set_defaults(fn=fn)
-        return p
-
-    for group in (_add_ingest, _add_reads, _add_writes, _add_tools, _add_serve, _add_entities):
-        group(add)
-    return parser
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "ingest": cmd_ingest,
+    "query": cmd_query,
+    "ask": cmd_ask,
+    "stats": cmd_stats,
+    "videos": cmd_videos,
+    "show": cmd_show,
+    "transcript": cmd_transcript,
+    "delete": cmd_delete,
+    "check": cmd_check,
+    "backfill": cmd_backfill,
+    "rebuild": cmd_rebuild,
+    "eval": cmd_eval,
+    "doctor": cmd_doctor,
+    "sql": cmd_sql,
+    "export": cmd_export,
+    "serve": cmd_serve,
+    "entities": cmd_entities,
+}
 
 
 @dataclass(frozen=True)
@@ -532,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = Environment.read(os.environ)
     try:
         args = parser.parse_args(argv)  # an option out of the table's bounds raises QueryError here
-        if getattr(args, "fn", None) is None:  # bare `memindex`
+        if args.command is None:  # bare `memindex`
             parser.print_help()
             return 0
         args.store = getattr(args, "store", None) or env.store or FALLBACK_STORE
@@ -540,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.token = env.token
         level = logging.WARNING - 10 * min(args.verbose, 2)
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        return int(args.fn(args))
+        return int(COMMANDS[args.command](args))
     except MemIndexError as exc:
         print(f"error [{exc.code}]: {exc}", file=sys.stderr)
         return 2

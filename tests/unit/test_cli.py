@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from memindex.cli import build_parser, main
+from memindex.cli import COMMANDS, build_parser, main
 from memindex.errors import QueryError
 from memindex.operations import OPERATIONS, REQUIRED, operation
 
@@ -59,9 +59,10 @@ def _sections() -> dict[str, str]:
     return dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
-def test_every_command_is_documented() -> None:
+def test_every_command_is_documented_and_runs() -> None:
     documented = set(_sections())
     assert _commands() <= documented, _commands() - documented
+    assert set(COMMANDS) == _commands()
 
 
 def test_every_option_is_documented() -> None:
