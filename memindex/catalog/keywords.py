@@ -53,8 +53,8 @@ def fts5_ids(s: Session, groups: Sequence[Sequence[str]], filters: KeywordFilter
     match = _fts5_match(s, groups)
     if match is None:
         return []
-    where, params = filters.sql()
     if filters.videos or filters.time_range:  # a selective filter: rank only the documents that pass it
+        where, params = filters.sql()
         sql = (
             "SELECT d.id FROM docs_fts JOIN docs d ON d.id = docs_fts.rowid WHERE docs_fts MATCH :q"
             + where
@@ -62,11 +62,14 @@ def fts5_ids(s: Session, groups: Sequence[Sequence[str]], filters: KeywordFilter
         )
         return [int(i) for i in s.execute(text(sql), {**params, "q": match, "lim": limit}).scalars()]
     top_sql = text("SELECT rowid FROM docs_fts WHERE docs_fts MATCH :q ORDER BY rank, rowid LIMIT :n")
-    keep_sql = text("SELECT d.id FROM docs d WHERE d.id IN :ids" + where).bindparams(bindparam("ids", expanding=True))
+    # The tier is compared here, not in SQL: given ``tier IN (...)`` SQLite may walk the tier index (every doc
+    # of the tier) instead of looking the few ids up by primary key.
+    tier_sql = text("SELECT id, tier FROM docs WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    wanted = set(filters.tiers)
     n = _FIRST_PASS * limit
     while True:  # the tier filter drops rows after the ranking: fetch more until enough pass (or none are left)
         top = [int(i) for i in s.execute(top_sql, {"q": match, "n": n}).scalars()]
-        keep = set(s.execute(keep_sql, {**params, "ids": top}).scalars()) if top else set()
+        keep = {int(i) for i, tier in s.execute(tier_sql, {"ids": top}) if tier in wanted} if top else set()
         out = [i for i in top if i in keep]
         if len(out) >= limit or len(top) < n:
             return out[:limit]
