@@ -3,13 +3,17 @@
 Built-ins: ``openai`` (any OpenAI-compatible chat endpoint with images: vLLM, Ollama, llama.cpp server,
 OpenAI), ``transformers`` (a local vision-language checkpoint on disk) and ``none``. Plugins register under the
 ``memindex.captioners`` entry-point group. Captions are stored per (keyframe, captioner name) in
-``frame_captions`` and reused by later builds and rebuilds."""
+``frame_captions`` and reused by later builds and rebuilds.
+
+The captions stage is three steps: ``load_captions`` reads what it needs from the store, ``produce_captions``
+asks the captioner (no store), ``commit_captions`` writes the records in one transaction."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -18,8 +22,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 
-from memindex.catalog.models import Frame, FrameCaption, Segment
-from memindex.errors import ConfigError, MissingDependencyError, StageError
+from memindex.catalog.models import Frame, FrameCaption, OcrLine, Segment, Utterance
+from memindex.errors import ConfigError, MemIndexError, MissingDependencyError, NotFoundError, StageError
+from memindex.ingest.store_records import CaptionInputs, CaptionRecords, Keyframe, OcrRow, UtteranceRow
+from memindex.ingest.stored import ingest_key, read_images
 from memindex.llm import ChatClient, LLMConfig, LLMError, image_part
 from memindex.registry import Registry
 from memindex.store import Store
@@ -32,7 +38,9 @@ __all__ = [
     "NoneCaptioner",
     "CAPTIONERS",
     "make_captioner",
-    "caption_keyframes",
+    "load_captions",
+    "produce_captions",
+    "commit_captions",
 ]
 
 log = logging.getLogger(__name__)
@@ -168,38 +176,92 @@ def make_captioner(cfg: CaptionerConfig | None = None) -> Captioner:
     return CAPTIONERS.create(cfg.name, cfg)
 
 
-def caption_keyframes(
-    store: Store, video_id: str, captioner: Captioner, context: Callable[[float, float], str]
-) -> dict[str, int]:
-    """Caption each shot's keyframe not yet cached for this captioner; one write per caption so a failure
-    keeps what was done. Raises StageError (the endpoint is down) after committing the captions so far."""
-    if isinstance(captioner, NoneCaptioner):
-        return {"captioned": 0, "cached": 0}
+# -- the captions stage: loader, producer, commit ------------------------------------------------------
+def load_captions(store: Store, video_id: str, model: str) -> CaptionInputs:
+    """The shot keyframes with no caption of ``model`` cached (with their images), how many have one, and
+    the video's speech and screen text for context. Reads the store; nothing else in this stage does."""
     with store.Session() as s:
+        key = ingest_key(s, video_id)
+        if key is None:
+            raise NotFoundError(f"no video {video_id!r}", video_id=video_id)
+        if model == NoneCaptioner.name:
+            return CaptionInputs(video_id, model, key)
         rows = s.execute(
             select(Segment.start, Segment.end, Frame.id, Frame.path)
             .join(Frame, Frame.id == Segment.keyframe_id)
             .where(Segment.video_id == video_id, Segment.level == "shot")
             .order_by(Segment.start)
         ).all()
-        cached = set(
-            s.scalars(
-                select(FrameCaption.frame_id).where(
-                    FrameCaption.video_id == video_id, FrameCaption.model == captioner.name
-                )
-            ).all()
-        )
-    done = 0
-    for start, end, frame_id, path in rows:
-        if frame_id in cached:
-            continue
-        try:
-            text = captioner.caption(store.media.read(path), context(start, end))
-        except StageError as exc:
-            exc.video_id, exc.t = video_id, start
-            raise
-        with store.write() as txn:
-            txn.session.add(FrameCaption(frame_id=frame_id, video_id=video_id, model=captioner.name, text=text))
-        cached.add(frame_id)
-        done += 1
-    return {"captioned": done, "cached": len(rows) - done}
+        q = select(FrameCaption.frame_id).where(FrameCaption.video_id == video_id, FrameCaption.model == model)
+        cached = set(s.scalars(q).all())
+        utts = s.scalars(select(Utterance).where(Utterance.video_id == video_id).order_by(Utterance.start)).all()
+        lines = s.scalars(select(OcrLine).where(OcrLine.video_id == video_id).order_by(OcrLine.start)).all()
+        spoken = tuple(UtteranceRow(u.id, u.start, u.end, u.text, u.speaker) for u in utts)
+        shown = tuple(OcrRow(ln.start, ln.end, ln.text) for ln in lines)
+    todo = tuple(Keyframe(fid, start, end, path) for start, end, fid, path in rows if fid not in cached)
+    images = read_images(store, [k.path for k in todo])
+    return CaptionInputs(video_id, model, key, todo, len(rows) - len(todo), spoken, shown, images)
+
+
+def produce_captions(inputs: CaptionInputs, captioner: Captioner) -> CaptionRecords:
+    """Caption each keyframe in ``inputs`` (no store). A failing captioner (its endpoint down) ends the run
+    with status ``failed``; the captions made before it are kept in the records."""
+    t0 = time.perf_counter()
+    vid = inputs.video_id
+    if inputs.model != captioner.name:
+        raise ConfigError(f"captions loaded for {inputs.model!r} cannot be made by captioner {captioner.name!r}")
+    if isinstance(captioner, NoneCaptioner) or captioner.name == NoneCaptioner.name:
+        return CaptionRecords(vid, inputs.key, None, (), 0, "skipped", "no captioner configured")
+    context = _SpanLookup(inputs).context
+    done: list[tuple[int, str]] = []
+    try:
+        for k in inputs.todo:
+            try:
+                done.append((k.frame_id, captioner.caption(inputs.images.read(k.path), context(k.start, k.end))))
+            except StageError as exc:
+                exc.video_id, exc.t = vid, k.start
+                raise
+    except MemIndexError as exc:
+        log.error("captions FAILED for video %s: %s (`memindex rebuild --stage captions` retries)", vid, exc)
+        seconds = time.perf_counter() - t0
+        fields = (vid, inputs.key, captioner.name, tuple(done), inputs.cached, "failed", str(exc))
+        return CaptionRecords(*fields, error=str(exc), seconds=seconds)
+    detail = f"{len(done)} new, {inputs.cached} cached"
+    fields = (vid, inputs.key, captioner.name, tuple(done), inputs.cached, "done", detail)
+    return CaptionRecords(*fields, seconds=time.perf_counter() - t0)
+
+
+def commit_captions(store: Store, records: CaptionRecords) -> dict[str, int | str]:
+    """The new captions and the ``captions`` stage row in one ``store.write()``. Nothing is written when the
+    video was deleted (or deleted and ingested again) since it was loaded; a caption another run cached for
+    the same keyframe meanwhile is kept (same keyframe, same model: the cache's unique key)."""
+    from memindex.ingest.commit import record_stage
+
+    vid = records.video_id
+    with store.write() as txn:
+        s = txn.session
+        if ingest_key(s, vid) != records.key:
+            return {}
+        if records.captions:
+            q = select(FrameCaption.frame_id).where(FrameCaption.video_id == vid, FrameCaption.model == records.model)
+            have = set(s.scalars(q).all())
+            s.add_all(
+                FrameCaption(frame_id=fid, video_id=vid, model=records.model, text=text)
+                for fid, text in records.captions
+                if fid not in have
+            )
+        record_stage(txn, vid, "captions", records.status, records.model, records.detail, records.seconds)
+    return records.summary()
+
+
+class _SpanLookup:
+    """Speech and screen text around a keyframe: the context a captioner gets."""
+
+    def __init__(self, inputs: CaptionInputs) -> None:
+        self.utts = [(u.start, u.end, u.text) for u in inputs.utterances]
+        self.ocr = [(ln.start, ln.end, ln.text) for ln in inputs.ocr]
+
+    def context(self, start: float, end: float) -> str:
+        said = " ".join(t for s, e, t in self.utts if s < end and e > start)
+        shown = " | ".join(dict.fromkeys(t for s, e, t in self.ocr if s < end and e > start))
+        return " ".join(p for p in (f"Said: {said}" if said else "", f"On screen: {shown}" if shown else "") if p)

@@ -14,12 +14,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from memindex.errors import ConfigError
 from memindex.ingest.hierarchy import Levels, Span
-from memindex.ingest.stored import VideoRows
 from memindex.llm import ChatClient, LLMConfig, LLMError
+
+if TYPE_CHECKING:
+    from memindex.ingest.store_records import VideoRows
 
 __all__ = [
     "SummaryConfig",

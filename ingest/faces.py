@@ -13,7 +13,6 @@ import io
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +21,21 @@ from sqlalchemy import select
 
 from memindex.catalog.semantic import Entity, EntityMention, live_entity, normalize
 from memindex.errors import MissingDependencyError, StageError
+from memindex.ingest.store_records import Face, FaceGroup, FaceSighting, VideoRows
 
-__all__ = ["FaceEncoder", "Face", "FaceSighting", "detect_faces", "cluster_faces", "write_faces"]
+__all__ = [
+    "FaceEncoder",
+    "Face",
+    "FaceSighting",
+    "detect_faces",
+    "cluster_faces",
+    "group_faces",
+    "write_faces",
+    "faces_installed",
+]
 
 log = logging.getLogger(__name__)
 _PURPOSE = "face entities"
-
-
-@dataclass(frozen=True)
-class Face:
-    """A face on one image: its box (left, top, width, height) in pixels, detector score, descriptor."""
-
-    box: tuple[int, int, int, int]
-    score: float
-    descriptor: np.ndarray
-
-
-@dataclass(frozen=True)
-class FaceSighting:
-    """A face on a stored keyframe, with the span the keyframe stands for."""
-
-    frame_id: int
-    segment_id: int | None
-    start: float
-    end: float
-    face: Face
 
 
 class FaceEncoder:
@@ -90,6 +79,18 @@ class FaceEncoder:
         ]
 
 
+def faces_installed() -> bool:
+    """Whether dlib and its weights are installed (found, not loaded): a loader reads keyframes for faces
+    only then."""
+    if importlib.util.find_spec("dlib") is None:
+        return False
+    try:
+        _models_dir()
+    except MissingDependencyError:
+        return False
+    return True
+
+
 def _models_dir() -> Path:
     """The weights folder of ``face_recognition_models``, found without importing it (its ``__init__``
     needs ``pkg_resources``, which newer setuptools no longer ship)."""
@@ -102,15 +103,16 @@ def _models_dir() -> Path:
     return models
 
 
-def detect_faces(store: Any, rows: Any, encoder: FaceEncoder) -> list[FaceSighting]:
-    """Faces on the video's stored keyframes (JPEGs in the media cache); an unreadable one is skipped."""
+def detect_faces(rows: VideoRows, encoder: FaceEncoder) -> list[FaceSighting]:
+    """Faces on the video's keyframes (the JPEGs its loader read from the media cache); an unreadable one is
+    skipped."""
     from PIL import Image
 
     ends = _frame_ends(rows)
     out = []
     for f in rows.frames:
         try:
-            with Image.open(io.BytesIO(store.media.read(f.path))) as im:
+            with Image.open(io.BytesIO(rows.images.read(f.path))) as im:
                 rgb = np.asarray(im.convert("RGB"))
         except (OSError, ValueError) as exc:
             log.warning("keyframe %s of video %s unreadable (%s); no faces from it", f.path, rows.video_id, exc)
@@ -123,7 +125,7 @@ def detect_faces(store: Any, rows: Any, encoder: FaceEncoder) -> list[FaceSighti
     return out
 
 
-def _frame_ends(rows: Any) -> dict[int, float]:
+def _frame_ends(rows: VideoRows) -> dict[int, float]:
     """Each keyframe stands for its time up to the next keyframe of its shot, or the shot's end."""
     shot_end = {s.id: s.end for s in rows.shots}
     frames = sorted(rows.frames, key=lambda f: f.t)
@@ -166,17 +168,29 @@ def _join_close(vectors: np.ndarray, labels: np.ndarray, threshold: float) -> np
     return dense.astype(np.int64)
 
 
-def write_faces(s: Any, video_id: str, sightings: Sequence[FaceSighting], threshold: float) -> int:
-    """Mentions of the video's faces on the matching (or new) face entities, in the caller's transaction;
-    the video's earlier face mentions must be gone. Returns how many face entities the video has."""
+def group_faces(sightings: Sequence[FaceSighting], threshold: float) -> tuple[FaceGroup, ...]:
+    """The video's sightings clustered into people (``cluster_faces``), each with its mean descriptor."""
     if not sightings:
-        return 0
+        return ()
     vecs = np.stack([x.face.descriptor for x in sightings])
     labels = cluster_faces(vecs, threshold)
-    groups = [[x for x, lab in zip(sightings, labels, strict=True) if lab == k] for k in range(labels.max() + 1)]
-    ents = _match_entities(s, [vecs[labels == k].mean(axis=0) for k in range(len(groups))], threshold)
-    for ent, members in zip(ents, groups, strict=True):
-        for x in members:
+    return tuple(
+        FaceGroup(
+            vecs[labels == k].mean(axis=0), tuple(x for x, lab in zip(sightings, labels, strict=True) if lab == k)
+        )
+        for k in range(int(labels.max()) + 1)
+    )
+
+
+def write_faces(s: Any, video_id: str, groups: Sequence[FaceGroup], threshold: float) -> int:
+    """Mentions of the video's face groups on the matching (or new) face entities, in the caller's
+    transaction; the video's earlier face mentions must be gone. Matching reads the face entities as they are
+    in this transaction. Returns how many face entities the video has."""
+    if not groups:
+        return 0
+    ents = _match_entities(s, [g.centroid for g in groups], threshold)
+    for ent, group in zip(ents, groups, strict=True):
+        for x in group.members:
             box = {"frame_id": x.frame_id, "box": list(x.face.box), "score": round(x.face.score, 3)}
             s.add(
                 EntityMention(

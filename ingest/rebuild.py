@@ -1,9 +1,11 @@
 """Build the hierarchy of a video from stored rows, and re-derive a stage later without decoding again.
 
-``HierarchyBuilder.build`` reads the catalog (shots, keyframe vectors or JPEGs, words, screen text, cached
-captions), groups, describes and embeds everything first, then replaces the video's event/chapter/video
-segments, the shots' texts and all its ``episodic.*`` docs in ONE ``store.write()``: a reader sees the old
-hierarchy or the new one, never a mix."""
+The levels stage is three steps: ``load_levels`` reads the catalog (shots, keyframe vectors or JPEGs,
+words, screen text, cached captions); ``produce_levels`` groups, describes and embeds everything with no
+store; ``commit_levels`` replaces the video's event/chapter/video segments, the shots' texts and all its
+``episodic.*`` docs in ONE ``store.write()``: a reader sees the old hierarchy or the new one, never a mix.
+``HierarchyBuilder`` runs them (and the captions stage's, ``ingest/captioners.py``) for one ingester or
+rebuild; ``rebuild`` re-derives a stage for many videos through the same steps."""
 
 from __future__ import annotations
 
@@ -12,20 +14,29 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, select, update
 
 from memindex.catalog.models import LEVELS, Doc, Segment, Video
+from memindex.encoders.base import TextEmbedder
 from memindex.errors import ConfigError, MemIndexError
-from memindex.ingest.captioners import Captioner, caption_keyframes, make_captioner
+from memindex.ingest.captioners import Captioner, commit_captions, load_captions, make_captioner, produce_captions
 from memindex.ingest.commit import record_stage
 from memindex.ingest.config import IngestConfig
 from memindex.ingest.describe import SegmentText, Summariser, describe, make_summariser
 from memindex.ingest.hierarchy import Levels, Span, group
-from memindex.ingest.stored import VideoRows, load_rows, timeline
+from memindex.ingest.store_records import LevelsInputs, LevelsRecords
+from memindex.ingest.stored import ingest_key, load_rows, timeline
 from memindex.store import DocRow, Store, WriteTxn
 
-__all__ = ["HierarchyBuilder", "rebuild", "REBUILD_STAGES", "EPISODIC_TIERS"]
+__all__ = [
+    "HierarchyBuilder",
+    "rebuild",
+    "load_levels",
+    "produce_levels",
+    "commit_levels",
+    "REBUILD_STAGES",
+    "EPISODIC_TIERS",
+]
 
 log = logging.getLogger(__name__)
 REBUILD_STAGES = ("events", "captions", "semantic")
@@ -33,7 +44,7 @@ EPISODIC_TIERS = tuple(f"episodic.{lvl}" for lvl in LEVELS)
 
 
 class HierarchyBuilder:
-    """Holds the captioner and summariser (loaded once) for the builds of one ingester."""
+    """Holds the captioner (loaded once) for the captions and levels stages of one ingester or rebuild."""
 
     def __init__(self, store: Store, cfg: IngestConfig) -> None:
         self.store = store
@@ -49,60 +60,54 @@ class HierarchyBuilder:
     def caption(self, video_id: str) -> dict[str, Any]:
         """Caption the keyframes not cached yet; a failing endpoint is recorded and the build goes on."""
         cap = self.captioner
-        t0 = time.perf_counter()
-        if cap.name == "none":
-            self._record(video_id, "captions", "skipped", None, "no captioner configured", 0.0)
-            return {"captioned": 0, "cached": 0}
-        rows = load_rows(self.store, video_id, None)
-        texts = _SpanLookup(rows)
-        try:
-            out = caption_keyframes(self.store, video_id, cap, texts.context)
-        except MemIndexError as exc:
-            log.error("captions FAILED for video %s: %s (`memindex rebuild --stage captions` retries)", video_id, exc)
-            self._record(video_id, "captions", "failed", cap.name, str(exc), time.perf_counter() - t0)
-            return {"error": str(exc)}
-        self._record(
-            video_id,
-            "captions",
-            "done",
-            cap.name,
-            f"{out['captioned']} new, {out['cached']} cached",
-            time.perf_counter() - t0,
-        )
-        return out
+        return commit_captions(self.store, produce_captions(load_captions(self.store, video_id, cap.name), cap))
 
     def build(self, video_id: str) -> dict[str, int]:
         """Group, describe, embed, then replace the video's hierarchy atomically."""
-        t0 = time.perf_counter()
-        cap = self.captioner.name
-        rows = load_rows(self.store, video_id, None if cap == "none" else cap)
-        levels = group(timeline(self.store, rows), self.cfg.hierarchy)
-        summariser = make_summariser(self.cfg.summary)
-        try:
-            texts = describe(rows, levels, summariser)
-        finally:
-            _close(summariser)
-        docs = {
-            lvl: [t.doc_text() or _empty_text(lvl, span) for t, span in zip(texts[lvl], spans, strict=True)]
-            for lvl, spans in _spans(levels).items()
-        }
-        enc = self.store.text_embedder
-        vectors = {lvl: enc.embed(d) if d else None for lvl, d in docs.items()}
-        counts = {lvl: len(d) for lvl, d in docs.items()}
-        with self.store.write() as txn:
-            if txn.session.get(Video, video_id) is None:
-                return {}  # deleted meanwhile
-            _replace(txn, rows, levels, texts, docs, vectors)
-            detail = ", ".join(f"{n} {lvl}s" for lvl, n in counts.items())
-            model = getattr(summariser, "name", None) if summariser else None
-            record_stage(txn, video_id, "levels", "done", model, detail, time.perf_counter() - t0)
-        return counts
+        inputs = load_levels(self.store, video_id, self.captioner.name)
+        return commit_levels(self.store, produce_levels(inputs, self.cfg, self.store.text_embedder))
 
-    def _record(
-        self, video_id: str, stage: str, status: str, model: str | None, detail: str | None, seconds: float
-    ) -> None:
-        with self.store.write() as txn:
-            record_stage(txn, video_id, stage, status, model, detail, seconds)
+
+def load_levels(store: Store, video_id: str, caption_model: str) -> LevelsInputs:
+    """The video's rows with the cached captions of ``caption_model``, and its keyframe JPEGs when the
+    grouping needs their colour histograms (keyframes without vectors)."""
+    model = None if caption_model == "none" else caption_model
+    return LevelsInputs(load_rows(store, video_id, model, images="histograms"))
+
+
+def produce_levels(inputs: LevelsInputs, cfg: IngestConfig, embedder: TextEmbedder) -> LevelsRecords:
+    """Group the shots, describe every segment (summaries by the configured summariser) and embed the doc
+    texts of every level; no store."""
+    t0 = time.perf_counter()
+    rows = inputs.rows
+    levels = group(timeline(rows), cfg.hierarchy)
+    summariser = make_summariser(cfg.summary)
+    try:
+        texts = describe(rows, levels, summariser)
+    finally:
+        _close(summariser)
+    docs = {
+        lvl: [t.doc_text() or _empty_text(lvl, span) for t, span in zip(texts[lvl], spans, strict=True)]
+        for lvl, spans in _spans(levels).items()
+    }
+    vectors = {lvl: embedder.embed(d) if d else None for lvl, d in docs.items()}
+    model = getattr(summariser, "name", None) if summariser else None
+    return LevelsRecords(
+        rows.video_id, rows.key, rows.shot_ids, levels, texts, docs, vectors, model, time.perf_counter() - t0
+    )
+
+
+def commit_levels(store: Store, records: LevelsRecords) -> dict[str, int]:
+    """Replace the video's hierarchy with ``records`` in one ``store.write()``; nothing is written (and {}
+    returned) when the video was deleted, or deleted and ingested again, since it was loaded."""
+    counts = records.counts
+    with store.write() as txn:
+        if ingest_key(txn.session, records.video_id) != records.key:
+            return {}
+        _replace(txn, records)
+        detail = ", ".join(f"{n} {lvl}s" for lvl, n in counts.items())
+        record_stage(txn, records.video_id, "levels", "done", records.model, detail, records.seconds)
+    return counts
 
 
 def rebuild(
@@ -112,9 +117,12 @@ def rebuild(
     *,
     builder: HierarchyBuilder | None = None,
     semantic: Any = None,
+    face_encoder: Any = None,
 ) -> dict[str, Any]:
     """Re-derive ``stage`` (``events``: the grouping and all segment texts; ``captions``: keyframe captions
-    with the configured captioner, then the texts that use them) for the videos, all by default."""
+    with the configured captioner, then the texts that use them; ``semantic``: names, terms, faces, facts and
+    semantic docs, speaker turns kept) for the videos, all by default, through each stage's loader, producer
+    and commit. dlib's models are loaded once for all videos unless ``face_encoder`` is given."""
     if stage not in REBUILD_STAGES:
         raise ConfigError(f"unknown rebuild stage {stage!r}; valid: {list(REBUILD_STAGES)}")
     builder = builder or HierarchyBuilder(store, IngestConfig())
@@ -122,18 +130,34 @@ def rebuild(
         with store.Session() as s:
             video_ids = list(s.scalars(select(Video.id).order_by(Video.created_at)).all())
     out: dict[str, Any] = {"stage": stage, "videos": {}}
+    if stage == "semantic":
+        from memindex.ingest.semantic import SemanticConfig, consolidate
+
+        cfg = semantic or SemanticConfig()
+        encoder = (face_encoder or _face_encoder(cfg)) if video_ids else None
+        for vid in video_ids:
+            out["videos"][vid] = consolidate(store, vid, cfg, encoder)
+        return out
     for vid in video_ids:
         entry: dict[str, Any] = {}
-        if stage == "semantic":  # names, terms, facts and semantic docs; speaker turns are kept
-            from memindex.ingest.semantic import consolidate
-
-            out["videos"][vid] = consolidate(store, vid, semantic)
-            continue
         if stage == "captions":
             entry["captions"] = builder.caption(vid)
         entry["segments"] = builder.build(vid)
         out["videos"][vid] = entry
     return out
+
+
+def _face_encoder(cfg: Any) -> Any:
+    """dlib's models loaded once, or None when faces are off or they cannot load (each video's semantic
+    stage then says why, as it does without a shared encoder)."""
+    if not cfg.faces:
+        return None
+    from memindex.ingest.faces import FaceEncoder
+
+    try:
+        return FaceEncoder()
+    except MemIndexError:
+        return None
 
 
 def _spans(levels: Levels) -> dict[str, list[Span]]:
@@ -149,15 +173,9 @@ def _empty_text(level: str, span: Span) -> str:
     return f"{level} {span.start:.1f}-{span.end:.1f} s: no speech, screen text or caption"
 
 
-def _replace(
-    txn: WriteTxn,
-    rows: VideoRows,
-    levels: Levels,
-    texts: dict[str, list[SegmentText]],
-    docs: dict[str, list[str]],
-    vectors: dict[str, np.ndarray | None],
-) -> None:
-    s, vid = txn.session, rows.video_id
+def _replace(txn: WriteTxn, records: LevelsRecords) -> None:
+    s, vid = txn.session, records.video_id
+    levels, texts, docs, vectors = records.levels, records.texts, records.docs, records.vectors
     txn.remove_docs((Doc.video_id == vid) & Doc.tier.in_(EPISODIC_TIERS))
     s.execute(update(Segment).where(Segment.video_id == vid, Segment.level == "shot").values(parent_id=None))
     s.execute(delete(Segment).where(Segment.video_id == vid, Segment.level.in_(("event", "chapter", "video"))))
@@ -174,9 +192,9 @@ def _replace(
     ]
     s.add_all(events)
     s.flush()
-    shots = list(s.scalars(select(Segment).where(Segment.id.in_([r.id for r in rows.shots]))))
+    shots = list(s.scalars(select(Segment).where(Segment.id.in_(records.shot_ids))))
     by_id = {seg.id: seg for seg in shots}
-    shot_rows = [by_id[r.id] for r in rows.shots if r.id in by_id]
+    shot_rows = [by_id[i] for i in records.shot_ids if i in by_id]
     for e, (i, j) in enumerate(levels.events):
         for k in range(i, min(j, len(shot_rows))):
             t = texts["shot"][k]
@@ -210,19 +228,6 @@ def _segment(vid: str, level: str, idx: int, span: Span, text: SegmentText, pare
         ocr=text.ocr or None,
         summary=text.summary or None,
     )
-
-
-class _SpanLookup:
-    """Speech and screen text around a keyframe: the context a captioner gets."""
-
-    def __init__(self, rows: VideoRows) -> None:
-        self.utts = [(u.start, u.end, u.text) for u in rows.utterances]
-        self.ocr = [(ln.start, ln.end, ln.text) for ln in rows.ocr]
-
-    def context(self, start: float, end: float) -> str:
-        said = " ".join(t for s, e, t in self.utts if s < end and e > start)
-        shown = " | ".join(dict.fromkeys(t for s, e, t in self.ocr if s < end and e > start))
-        return " ".join(p for p in (f"Said: {said}" if said else "", f"On screen: {shown}" if shown else "") if p)
 
 
 def _close(obj: Summariser | None) -> None:

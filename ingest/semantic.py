@@ -3,8 +3,10 @@
 "my name is X", "this is X", "I'm X", title cards), merged into the collection's entities and facts; then
 the video's semantic tier docs.
 
-Re-running replaces the video's own evidence (mentions from asr/ocr/pattern/llm/face, its fact sources) in one
-``store.write()``; speaker turns (diarization) are kept. User edits stick: names resolve through aliases
+Three steps: ``load_semantic`` reads the video's rows (and keyframes), ``produce_semantic`` finds the
+evidence with no store at all, ``commit_semantic`` matches it to the collection's entities and replaces the
+video's own evidence (mentions from asr/ocr/pattern/llm/face, its fact sources) in one ``store.write()``;
+speaker turns (diarization) are kept. User edits stick: names resolve through aliases
 (renames, merges, per-video split aliases) before anything new is created."""
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import logging
 import re
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 
 from sqlalchemy import delete, select
 
-from memindex.catalog.models import Segment, Video
+from memindex.catalog.models import Segment
 from memindex.catalog.semantic import (
     Entity,
     EntityAlias,
@@ -34,12 +37,28 @@ from memindex.catalog.semantic import (
 )
 from memindex.entities import refresh_semantic_docs
 from memindex.errors import MissingDependencyError, StageError
-from memindex.ingest.faces import FaceEncoder, FaceSighting, detect_faces, write_faces
-from memindex.ingest.stored import load_rows
+from memindex.ingest.faces import FaceEncoder, detect_faces, faces_installed, group_faces, write_faces
+from memindex.ingest.store_records import (
+    Evidence,
+    FaceSighting,
+    FactClaim,
+    SemanticInputs,
+    SemanticRecords,
+    VideoRows,
+)
+from memindex.ingest.stored import ingest_key, load_rows
 from memindex.llm import ChatClient, LLMConfig, LLMError
 from memindex.store import Store
 
-__all__ = ["SemanticConfig", "Evidence", "consolidate", "pattern_facts"]
+__all__ = [
+    "SemanticConfig",
+    "Evidence",
+    "consolidate",
+    "load_semantic",
+    "produce_semantic",
+    "commit_semantic",
+    "pattern_facts",
+]
 
 log = logging.getLogger(__name__)
 _OWN = ("asr", "ocr", "pattern", "llm")
@@ -69,16 +88,6 @@ class SemanticConfig:
     min_mentions: int = 2
     faces: bool = True  # face entities from keyframes (memindex[faces]); skipped, with a warning, without it
     face_threshold: float = 0.6
-
-
-@dataclass
-class Evidence:
-    kind: str
-    name: str
-    start: float
-    end: float
-    source: str
-    text: str
 
 
 def _names(rows) -> list[Evidence]:  # type: ignore[no-untyped-def]
@@ -188,25 +197,70 @@ class _Resolver:
 def consolidate(
     store: Store, video_id: str, cfg: SemanticConfig | None = None, face_encoder: FaceEncoder | None = None
 ) -> dict:
-    """Re-derive the video's names, terms, faces and facts and its semantic docs, atomically;
-    ``face_encoder`` lets a caller load dlib's models once for many videos."""
-    from memindex.ingest.commit import record_stage
+    """Re-derive the video's names, terms, faces and facts and its semantic docs, atomically: exactly
+    ``load_semantic``, ``produce_semantic``, ``commit_semantic``. ``face_encoder`` lets a caller load dlib's
+    models once for many videos."""
+    cfg = cfg or SemanticConfig()
+    return commit_semantic(store, produce_semantic(load_semantic(store, video_id, cfg), cfg, face_encoder))
 
+
+def load_semantic(store: Store, video_id: str, cfg: SemanticConfig | None = None) -> SemanticInputs:
+    """The video's rows, and its keyframe images when faces are looked for (and dlib is installed). The
+    collection's entities are not loaded: they are matched inside the commit (see ``commit_semantic``)."""
+    cfg = cfg or SemanticConfig()
+    images = "all" if cfg.faces and faces_installed() else "none"
+    return SemanticInputs(load_rows(store, video_id, None, images=images))
+
+
+def produce_semantic(
+    inputs: SemanticInputs, cfg: SemanticConfig | None = None, face_encoder: FaceEncoder | None = None
+) -> SemanticRecords:
+    """What the video says, from its rows alone (no store): names and terms that recur, fact claims (the
+    LLM when configured, else patterns), and its faces grouped into people."""
     cfg = cfg or SemanticConfig()
     t0 = time.perf_counter()
-    rows = load_rows(store, video_id, None)
-    evidence = [e for e in _names(rows)]
+    rows = inputs.rows
+    evidence = _names(rows)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for e in evidence:
         counts[(e.kind, normalize(e.name))] += 1
     evidence = [e for e in evidence if counts[(e.kind, normalize(e.name))] >= cfg.min_mentions]
     facts, model = _facts(rows, cfg)
-    sightings, face_note = _faces(store, rows, cfg, face_encoder)
+    sightings, face_note = _faces(rows, cfg, face_encoder)
+    groups = None if sightings is None else group_faces(sightings, cfg.face_threshold)
+    return SemanticRecords(
+        rows.video_id,
+        rows.key,
+        tuple(evidence),
+        tuple(FactClaim(*f) for f in facts),
+        model,
+        groups,
+        len(sightings or []),
+        face_note,
+        cfg,
+        time.perf_counter() - t0,
+    )
+
+
+def commit_semantic(store: Store, records: SemanticRecords) -> dict:
+    """Replace the video's own evidence with ``records`` in one ``store.write()``.
+
+    The records name people, places and faces but are not matched to the collection's entities: matching
+    (aliases, user renames and merges, similar names, face centroids, existing facts) happens here, inside
+    the transaction, against the entities as they are at commit time. Another video committed (or a user
+    edit) between load and commit is therefore always seen, with no snapshot to go stale and no redo; the
+    matching is cheap next to the producer's work (faces, LLM facts). Nothing is written when the video was
+    deleted, or deleted and ingested again, since it was loaded."""
+    from memindex.ingest.commit import record_stage
+
+    t0 = time.perf_counter()
+    cfg: SemanticConfig = records.cfg
+    video_id = records.video_id
     with store.write() as txn:
         s = txn.session
-        if s.get(Video, video_id) is None:
+        if ingest_key(s, video_id) != records.key:
             return {}
-        own = _OWN + (("face",) if sightings is not None else ())  # faces skipped: keep the earlier ones
+        own = _OWN + (("face",) if records.faces is not None else ())  # faces skipped: keep the earlier ones
         s.execute(delete(EntityMention).where(EntityMention.video_id == video_id, EntityMention.source.in_(own)))
         s.execute(delete(FactSource).where(FactSource.video_id == video_id))
         res = _Resolver(s, video_id, cfg)
@@ -216,8 +270,8 @@ def consolidate(
                 select(Segment).where(Segment.video_id == video_id, Segment.level == "shot").order_by(Segment.start)
             )
         ]
-        n_facts = _add_facts(s, res, video_id, facts, model, shots, cfg)  # first: voices get their names
-        for e in evidence:
+        n_facts = _add_facts(s, res, video_id, records.facts, records.model, shots, cfg)  # first: voices get names
+        for e in records.evidence:
             ent = res.entity(e.kind, e.name)
             s.add(
                 EntityMention(
@@ -231,7 +285,7 @@ def consolidate(
                     segment_id=_shot(shots, e.start, e.end),
                 )
             )
-        n_faces = write_faces(s, video_id, sightings or [], cfg.face_threshold)
+        n_faces = write_faces(s, video_id, records.faces or (), cfg.face_threshold)
         for m in s.scalars(
             select(EntityMention).where(EntityMention.video_id == video_id, EntityMention.segment_id.is_(None))
         ):
@@ -239,17 +293,15 @@ def consolidate(
         s.flush()
         prune_orphans(s)
         n_docs = refresh_semantic_docs(txn, store, [video_id])
-        faces = face_note or f"{n_faces} faces in {len(sightings or [])} sightings"
-        detail = f"{len(evidence)} mentions, {n_facts} facts, {faces}, {n_docs} docs"
-        record_stage(txn, video_id, "semantic", "done", model, detail, time.perf_counter() - t0)
-    return {"mentions": len(evidence), "facts": n_facts, "faces": n_faces, "docs": n_docs}
+        faces = records.face_note or f"{n_faces} faces in {records.sightings} sightings"
+        detail = f"{len(records.evidence)} mentions, {n_facts} facts, {faces}, {n_docs} docs"
+        seconds = records.seconds + time.perf_counter() - t0
+        record_stage(txn, video_id, "semantic", "done", records.model, detail, seconds)
+    return {"mentions": len(records.evidence), "facts": n_facts, "faces": n_faces, "docs": n_docs}
 
 
 def _faces(
-    store: Store,
-    rows,
-    cfg: SemanticConfig,  # type: ignore[no-untyped-def]
-    encoder: FaceEncoder | None,
+    rows: VideoRows, cfg: SemanticConfig, encoder: FaceEncoder | None
 ) -> tuple[list[FaceSighting] | None, str | None]:
     """The video's face sightings, or None and why not: faces off, or dlib missing or failing (said once
     per video; names, terms and facts go on)."""
@@ -258,7 +310,7 @@ def _faces(
     if not rows.frames:
         return [], None
     try:
-        return detect_faces(store, rows, encoder or FaceEncoder()), None
+        return detect_faces(rows, encoder or FaceEncoder()), None
     except MissingDependencyError as exc:
         log.warning("faces SKIPPED for video %s: %s", rows.video_id, exc)
         return None, f"faces skipped ({exc.package} missing)"
@@ -279,11 +331,12 @@ def _facts(rows, cfg: SemanticConfig):  # type: ignore[no-untyped-def]
     return pattern_facts(rows), "patterns"
 
 
-def _add_facts(s, res: _Resolver, vid: str, facts, model, shots, cfg: SemanticConfig) -> int:  # type: ignore[no-untyped-def]
+def _add_facts(s, res: _Resolver, vid: str, facts: Sequence[FactClaim], model, shots, cfg: SemanticConfig) -> int:  # type: ignore[no-untyped-def]
     now = datetime.now(timezone.utc)
     source = "llm" if model and model.startswith("llm") else "pattern"
     n = 0
-    for subj, rel, obj, start, end, text, _speaker in facts:
+    for f in facts:
+        subj, rel, obj, start, end, text = f.subject, f.relation, f.object, f.start, f.end, f.text
         ent = res.entity("speaker" if parse_speaker_label(subj) is not None else "name", subj)
         if rel == "is named" and ent.kind == "speaker" and not ent.user_named:
             ent.name, ent.key = obj, normalize(obj)  # "my name is Diane": the voice is Diane (until a user edit)

@@ -1,6 +1,14 @@
-"""The stages that run beside the store, on the driver, once a video's worker groups are committed: they read
-the rows of this video and of earlier ones (captions and the hierarchy from committed rows; names, faces and
-facts matched against the collection's entities) and replace their own results atomically."""
+"""The stages that run beside the store, on the driver, once a video's worker groups are committed (captions,
+the hierarchy's levels, semantic memory). Each is three steps, like the worker stages' ``produce``/``commit``:
+
+- ``load(video_id)`` reads the stored rows it needs (this video's rows, cached captions, keyframe JPEGs)
+  into plain, picklable inputs (``ingest/store_records.py``); the only step that reads the store;
+- ``produce(inputs)`` turns them into records with the stage's models (captioner, summariser and text
+  embedder, face encoder) and no store, session or transaction at all;
+- ``commit(records)`` writes the records in one ``store.write()``, re-checking what may have changed since
+  the load (a video deleted meanwhile gets nothing; entities are matched inside the semantic commit).
+
+``run(video_id)`` is the three in order; it replaces the stage's own results atomically."""
 
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ log = logging.getLogger(__name__)
 
 class BesideStore:
     """What the store stages of one ingester share: the store, its config, and models loaded once (the
-    captioner and summariser of the hierarchy builder, the face encoder)."""
+    captioner of the hierarchy builder, the face encoder)."""
 
     def __init__(self, store: Store, cfg: Any) -> None:
         self.store, self.cfg = store, cfg
@@ -52,8 +60,23 @@ class Captions:
     def __init__(self, beside: BesideStore) -> None:
         self.beside = beside
 
+    def load(self, video_id: str) -> Any:
+        from memindex.ingest.captioners import load_captions
+
+        return load_captions(self.beside.store, video_id, self.beside.hierarchy.captioner.name)
+
+    def produce(self, inputs: Any) -> Any:
+        from memindex.ingest.captioners import produce_captions
+
+        return produce_captions(inputs, self.beside.hierarchy.captioner)
+
+    def commit(self, records: Any) -> dict[str, Any]:
+        from memindex.ingest.captioners import commit_captions
+
+        return commit_captions(self.beside.store, records)
+
     def run(self, video_id: str) -> None:
-        self.beside.hierarchy.caption(video_id)
+        self.commit(self.produce(self.load(video_id)))
 
 
 class Levels:
@@ -62,8 +85,23 @@ class Levels:
     def __init__(self, beside: BesideStore) -> None:
         self.beside = beside
 
+    def load(self, video_id: str) -> Any:
+        from memindex.ingest.rebuild import load_levels
+
+        return load_levels(self.beside.store, video_id, self.beside.hierarchy.captioner.name)
+
+    def produce(self, inputs: Any) -> Any:
+        from memindex.ingest.rebuild import produce_levels
+
+        return produce_levels(inputs, self.beside.cfg, self.beside.store.text_embedder)
+
+    def commit(self, records: Any) -> dict[str, int]:
+        from memindex.ingest.rebuild import commit_levels
+
+        return commit_levels(self.beside.store, records)
+
     def run(self, video_id: str) -> None:
-        self.beside.hierarchy.build(video_id)
+        self.commit(self.produce(self.load(video_id)))
 
 
 class Semantic:
@@ -73,6 +111,21 @@ class Semantic:
     def __init__(self, beside: BesideStore) -> None:
         self.beside = beside
 
+    def load(self, video_id: str) -> Any:
+        from memindex.ingest.semantic import load_semantic
+
+        return load_semantic(self.beside.store, video_id, self.beside.cfg.semantic)
+
+    def produce(self, inputs: Any) -> Any:
+        from memindex.ingest.semantic import produce_semantic
+
+        return produce_semantic(inputs, self.beside.cfg.semantic, self.beside.face_encoder())
+
+    def commit(self, records: Any) -> dict[str, Any]:
+        from memindex.ingest.semantic import commit_semantic
+
+        return commit_semantic(self.beside.store, records)
+
     def run(self, video_id: str) -> None:
         cfg = self.beside.cfg.semantic
         if not cfg.enabled:
@@ -80,7 +133,7 @@ class Semantic:
         from memindex.ingest import semantic
 
         store = self.beside.store
-        try:
+        try:  # consolidate is exactly load, produce, commit (one entry point for ingest, rebuild and tests)
             semantic.consolidate(store, video_id, cfg, self.beside.face_encoder())
         except StoreError:
             raise
