@@ -279,8 +279,9 @@ class Store:
 
     def tier(self, name: str, *, save: bool = False) -> VectorBackend:
         """The tier, loaded and caught up with the catalog (reloaded or reconciled when it lags; rebuilt from
-        the catalog when its file is damaged or was written against another catalog)."""
-        enc = self.encoder_for(name)
+        the catalog when its file is damaged or was written against another catalog). The encoder identity
+        it is checked against comes from the config where it can (no model weights load to open a tier)."""
+        encoder, dim = self.encoders.identity(name)
         with self._tier_lock:
             with self.Session() as s:
                 gen = self._generation(s, name)
@@ -290,7 +291,7 @@ class Store:
                     tier.save(gen)
                 return tier
             # Catch up on a fresh copy and swap it in: threads searching the old one are never disturbed.
-            tier = self._load_tier(name, enc.name, enc.dim)
+            tier = self._load_tier(name, encoder, dim)
             if tier.generation != gen:
                 self._reconcile(tier)
                 tier.generation = gen

@@ -3,10 +3,13 @@ checkpoint path. Loading failures raise ``StageError`` so ingest can mark the vi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 from collections.abc import Sequence
+from contextlib import suppress
+from importlib import util
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +54,10 @@ def _offline_pretrained(open_clip, arch: str, tag: str | None) -> str | None:  #
     )
 
 
+def _name(cfg: FrameEncoderConfig) -> str:
+    return f"openclip:{cfg.arch}:{cfg.pretrained}"
+
+
 class OpenClipEmbedder:
     """Keyframes and query text into one OpenCLIP space, for text-to-image and image-to-image search."""
 
@@ -83,7 +90,18 @@ class OpenClipEmbedder:
             if hasattr(self._model, "text_projection") and self._model.text_projection is not None
             else int(self.embed_text(["probe"]).shape[1])
         )
-        self.name = f"openclip:{cfg.arch}:{pretrained}"
+        self.name = _name(cfg)  # the configured tag, also when it was read from the local cache offline
+
+    @staticmethod
+    def identity(cfg: FrameEncoderConfig) -> tuple[str, int] | None:
+        """(name, dim) from the config and open_clip's architecture file, without importing torch or loading
+        weights; None when the architecture has no file open_clip ships (then only loading tells)."""
+        spec = util.find_spec("open_clip")
+        for where in (spec.submodule_search_locations or []) if spec else []:
+            with suppress(OSError, ValueError, KeyError, TypeError):
+                arch = json.loads((Path(where) / "model_configs" / f"{cfg.arch}.json").read_text("utf-8"))
+                return _name(cfg), int(arch["embed_dim"])
+        return None
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         from PIL import Image

