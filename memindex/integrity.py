@@ -167,7 +167,7 @@ def _check_backend_tier(store: Store, s: Session, report: _Report, name: str, ge
     if encoder is None:
         report.add("tier", where, "cannot be checked: its encoder does not load")
         return
-    dim = vecs.shape[1] if len(ids) else store.encoder_for(name).dim
+    dim = vecs.shape[1] if len(ids) else store.encoders.identity(name)[1]
     try:
         tier = _open_backend_tier(store, name, encoder, dim, load=True)
         where = _backend_where(tier, where)
@@ -233,7 +233,7 @@ def _encoder_name(store: Store, path, name: str) -> str | None:  # type: ignore[
         with suppress(TierDamagedError, OSError):  # unreadable header: fall back to the store's encoder
             return str(VectorTier.peek(path, name)["encoder"])
     try:
-        return store.encoder_for(name).name
+        return store.encoders.identity(name)[0]
     except Exception as exc:  # e.g. CLIP weights missing: the tier is rebuilt once they load
         log.warning("tier %s cannot be rebuilt now: %s", name, exc)
         return None

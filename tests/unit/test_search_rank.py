@@ -176,7 +176,9 @@ def test_sentence_transformers_prompts_pick_the_role() -> None:
         emb = MiniLMEmbedder(TextEncoderConfig(name="minilm", threads=1))
     except memindex.MemIndexError as exc:
         pytest.skip(f"packaged MiniLM unavailable: {exc}")
-    assert (emb.embed_query(["the gaudy spring"]) == emb.embed(["the gaudy spring"])).all()
+    # Queries go through the numpy path (memindex.encoders.bert), documents through sentence-transformers:
+    # the same vector up to float rounding.
+    assert emb.embed_query(["the gaudy spring"])[0] == pytest.approx(emb.embed(["the gaudy spring"])[0], abs=1e-5)
     emb._model.prompts = {"query": "query: ", "document": "passage: "}
     plain = emb._model.encode(["query: the gaudy spring", "passage: the gaudy spring"], normalize_embeddings=True)
     assert emb.embed_query(["the gaudy spring"])[0] == pytest.approx(plain[0], abs=1e-5)
