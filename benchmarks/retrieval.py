@@ -4,15 +4,22 @@ every category of the evaluation sets, as one table (category x system: hit@1, h
 
     python benchmarks/retrieval.py --store /tmp/shared-store [--agent shared|all|none] [--out report.json]
     python benchmarks/retrieval.py --store /tmp/shared-store --fit-confidence   # refit the constants
+    python benchmarks/retrieval.py --store /tmp/ml-store --set eval/multilingual.jsonl [--scope archive]
 
 Sets: eval/shared.jsonl (the agent's set: speech, speaker, temporal, multihop, screen), eval/retrieval.jsonl
 (paraphrase, near_dup, exact; reported per split, tune and test) and eval/retrieval_none.jsonl (no answer in the
 store: only confidence is scored). Every question is scoped to its video for every system.
+
+``--set FILE`` runs one set instead (eval/multilingual.jsonl: rows with ``language`` and ``category``) and
+prints a table per language x category x split, then per language how its speech was stored: the share of
+utterance seconds with the video's language, utterances stored as ``en`` in a non-English video, and the
+ingest's ASR stage seconds (wall) against the video's length.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -52,6 +59,66 @@ def load_sets() -> list[dict]:
             item = json.loads(line)
             items.append(dict(item, category=f"none/{item['split']}"))
     return items
+
+
+def load_set(path: Path) -> list[dict]:
+    """One set file: category ``<category>/<split>``, ``language`` kept (eval/multilingual.jsonl)."""
+    return [dict(i, category=f"{i['category']}/{i['split']}") for i in load(path)]
+
+
+def language_table(rows: list[dict]) -> tuple[str, dict]:
+    """Markdown table, one line per language x category: n, baseline and search hit@1 / hit@5."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["item"]["language"], r["item"]["category"]), []).append(r)
+    lines = [
+        "| language | category | n | baseline hit@1 | baseline hit@5 | search hit@1 | search hit@5 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    summary: dict[str, dict] = {}
+    for lang, cat in sorted(groups, key=lambda g: (g[0] != "en", g[0], _cat_order(g[1]))):
+        rs = groups[(lang, cat)]
+        cells, row = [], {"n": len(rs)}
+        for s in ("baseline", "search"):
+            h1, h5 = (statistics.fmean(r[f"{s}_hit"][i] for r in rs) for i in (0, 1))
+            row[s] = {"hit@1": round(h1, 3), "hit@5": round(h5, 3)}
+            cells += [f"{h1:.2f}", f"{h5:.2f}"]
+        summary.setdefault(lang, {})[cat] = row
+        lines.append(f"| {lang} | {cat} | {len(rs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), summary
+
+
+def language_report(index: memindex.MemoryIndex, items: list[dict]) -> dict[str, dict]:
+    """Per language (one video each): how its utterances were stored and what ASR cost in the ingest."""
+    from sqlalchemy import select
+
+    from memindex.catalog.models import StageRun, Utterance, Video
+
+    videos = {}
+    for item in items:
+        with contextlib.suppress(MemIndexError):  # a set's video that this store lacks is reported by run()
+            videos.setdefault(item["language"], index.reader.resolve_video(item["video"]))
+    out = {}
+    with index.store.Session() as s:
+        for lang, vid in sorted(videos.items()):
+            utts = s.scalars(select(Utterance).where(Utterance.video_id == vid)).all()
+            said = sum(u.end - u.start for u in utts) or 1.0
+            right = sum(u.end - u.start for u in utts if u.language == lang)
+            asr = s.scalars(select(StageRun.seconds).where(StageRun.video_id == vid, StageRun.stage == "asr")).all()
+            duration = s.get(Video, vid).duration  # type: ignore[union-attr]
+            english = [u for u in utts if lang != "en" and u.language == "en"]
+            out[lang] = {
+                "utterances": len(utts),
+                "right_language_seconds": round(right / said, 3),
+                "stored_as_en": len(english),
+                "stored_as_en_text": [f"{u.start:.1f}-{u.end:.1f} {u.text}" for u in english],
+                "languages": sorted({u.language or "?" for u in utts}),
+                "low_quality": sum(1 for u in utts if u.quality != "ok"),
+                "video_seconds": round(duration, 1),
+                "asr_wall_seconds": round(sum(asr), 1) if asr else None,
+                "asr_x_real_time_wall": round(duration / sum(asr), 1) if asr and sum(asr) else None,
+            }
+    return out
 
 
 def run(index: memindex.MemoryIndex, items: list[dict], agent: str, scope: str = "video") -> list[dict]:
@@ -215,9 +282,13 @@ def main() -> None:
         default="video",
         help="search each question's own video (default, as memindex eval) or the whole store",
     )
+    ap.add_argument("--set", type=Path, help="run this set file instead (relative to benchmarks/ or absolute)")
+    ap.add_argument("--split", choices=("tune", "test"), help="with --set: only this split")
     ap.add_argument("--out", help="write the full report (JSON) here")
     ap.add_argument("--fit-confidence", action="store_true", help="print refit Hit.confidence constants")
     args = ap.parse_args()
+    if args.set:
+        return run_set(args)
     with memindex.open(Path(args.store), create=False) as index:
         rows = run(index, load_sets(), "none" if args.fit_confidence else args.agent, args.scope)
     if args.fit_confidence:
@@ -241,6 +312,24 @@ def main() -> None:
                 default=str,
             )
         )
+
+
+def run_set(args: argparse.Namespace) -> None:
+    """``--set FILE``: the per-language table and how each language's speech was stored."""
+    items = load_set(args.set if args.set.is_absolute() else HERE / args.set)
+    items = [i for i in items if args.split is None or i["split"] == args.split]
+    with memindex.open(Path(args.store), create=False) as index:
+        rows = run(index, items, "none", args.scope)
+        stored = language_report(index, items)
+    text, summary = language_table(rows)
+    print(text)
+    for lang, row in stored.items():
+        print(json.dumps({"language": lang, **{k: v for k, v in row.items() if k != "stored_as_en_text"}}))
+        for line in row["stored_as_en_text"]:
+            print(f"  stored as en: {line}")
+    if args.out:
+        report = {"scope": args.scope, "summary": summary, "stored": stored, "questions": rows}
+        Path(args.out).write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":
