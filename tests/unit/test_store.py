@@ -150,6 +150,33 @@ def test_newer_schema_is_refused(store: Store) -> None:
         Store(store.root)
 
 
+def test_schema_head_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from memindex.catalog import db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db._script_location()))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == db.SCHEMA_HEAD
+
+
+def test_a_catalog_at_head_opens_without_alembic(store: Store) -> None:
+    """Opening a store whose catalog is at head imports no Alembic; an older one still migrates."""
+    code = (
+        "import sys, memindex; from memindex.store import Store; "
+        f"Store({str(store.root)!r}); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
+    with sqlite3.connect(store.dir / "catalog.sqlite") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0005'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True"]
+    with sqlite3.connect(store.dir / "catalog.sqlite") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0006",)
+
+
 def test_collections_are_isolated(tmp_path, light_config) -> None:
     a = Store(tmp_path / "s", config=light_config, collection="alice")
     b = Store(tmp_path / "s", config=light_config, collection="bob")
