@@ -205,11 +205,13 @@ class FasterWhisperTranscriber:
             return
         loaded = self._models[run.model]
         guard = SegmentGuard(self._guards)
-        for seg in self._decode(loaded, audio, run):
-            choice = run.choice_at(int((seg.start + seg.end) / 2 * SR))
-            utt = _utterance(seg, chunk, choice, guard)
-            if utt is not None:
-                yield utt
+        for window in _windows(self._decode(loaded, audio, run)):
+            window_text = "".join(seg.text for seg in window)
+            for seg in window:
+                choice = run.choice_at(int((seg.start + seg.end) / 2 * SR))
+                utt = _utterance(seg, chunk, choice, guard, window_text)
+                if utt is not None:
+                    yield utt
 
     def _decode(self, loaded: _Loaded, audio: np.ndarray, run: Run) -> Iterable[Any]:
         """Segments of the run's regions, times in seconds of the chunk."""
@@ -239,14 +241,30 @@ def _as_16k(chunk: AudioChunk) -> np.ndarray:
     return np.ascontiguousarray(chunk.samples, dtype=np.float32)
 
 
-def _utterance(seg: Any, chunk: AudioChunk, choice: LanguageChoice, guard: SegmentGuard) -> UtteranceRec | None:
+def _windows(segments: Iterable[Any]) -> Iterator[list[Any]]:
+    """Consecutive segments of one decoding window (the same ``seek`` and compression ratio: whisper computes
+    the ratio once per window), so the guard can measure the window's text as whisper did."""
+    window: list[Any] = []
+    for seg in segments:
+        key = (getattr(seg, "seek", None), getattr(seg, "compression_ratio", None))
+        if window and key != (getattr(window[0], "seek", None), getattr(window[0], "compression_ratio", None)):
+            yield window
+            window = []
+        window.append(seg)
+    if window:
+        yield window
+
+
+def _utterance(
+    seg: Any, chunk: AudioChunk, choice: LanguageChoice, guard: SegmentGuard, window_text: str | None = None
+) -> UtteranceRec | None:
     """A faster-whisper segment as an ``UtteranceRec`` in video time, or None when it has no text."""
     words = tuple(_words(((w.start, w.end, w.word, w.probability) for w in seg.words or ()), chunk))
     text = seg.text.strip()
     if not text and not words:
         return None
     start, end = _clip(seg.start, seg.end, chunk)
-    flags = guard.flags(seg, text) + (("language-uncertain",) if choice.uncertain else ())
+    flags = guard.flags(seg, text, window_text) + (("language-uncertain",) if choice.uncertain else ())
     prob = None if np.isnan(choice.prob) else round(choice.prob, 4)
     return UtteranceRec(
         start=start,

@@ -3,7 +3,11 @@ wrong. Flagged utterances are kept (quality ``low``) so search can rank them low
 
 Flags (``UtteranceRec.flags``, stored comma-separated in ``utterances.flags``):
 
-    compression         gzip compression ratio above the threshold: repetitive text, whisper's loop signal
+    compression         the decoding window's compression ratio above the threshold: repetitive text, whisper's
+                        loop signal. Whisper measures it on UTF-8 bytes, which inflates it for scripts of
+                        2-byte letters (Cyrillic sat ~0.4 higher than French on the same kind of prompts and
+                        was flagged on ordinary speech); the flag measures it per character
+                        (``char_compression_ratio``), which for ASCII text is whisper's own figure
     low-logprob         average token log-probability below the threshold: the model was guessing
     no-speech           whisper's no-speech probability above its threshold while the text is not confident
                         (average log-probability below half the threshold): probably not speech at all. A high
@@ -17,11 +21,12 @@ Flags (``UtteranceRec.flags``, stored comma-separated in ``utterances.flags``):
 from __future__ import annotations
 
 import re
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GuardConfig", "SegmentGuard", "repeated_ngram", "quality_of"]
+__all__ = ["GuardConfig", "SegmentGuard", "repeated_ngram", "quality_of", "char_compression_ratio"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -59,6 +64,24 @@ def repeated_ngram(words: list[str], max_repeats: int, longest: int = 4) -> bool
     return False
 
 
+def char_compression_ratio(text: str) -> float:
+    """zlib's compression ratio of ``text`` with one byte per character (characters numbered in order of
+    code point), so a 2-byte script is measured as a 1-byte one. ASCII text keeps its own bytes: whisper's
+    figure exactly. Past 256 distinct characters (CJK) it falls back to UTF-8 bytes."""
+    if not text:
+        return 0.0
+    if text.isascii():
+        raw = text.encode("ascii")
+    else:
+        alphabet = sorted(set(text))
+        if len(alphabet) > 256:
+            raw = text.encode("utf-8")
+        else:
+            index = {ch: i for i, ch in enumerate(alphabet)}
+            raw = bytes(index[ch] for ch in text)
+    return len(raw) / len(zlib.compress(raw))
+
+
 def quality_of(flags: tuple[str, ...]) -> str:
     return "low" if flags else "ok"
 
@@ -70,9 +93,14 @@ class SegmentGuard:
         self._cfg = cfg
         self._recent: deque[str] = deque(maxlen=max(cfg.recent, 1))
 
-    def flags(self, seg: Any, text: str) -> tuple[str, ...]:
+    def flags(self, seg: Any, text: str, window_text: str | None = None) -> tuple[str, ...]:
+        """``window_text``: the text of the whole decoding window ``seg`` came from (whisper's ratio is the
+        window's); without it, whisper's own byte-based figure is used."""
         cfg, out = self._cfg, []
-        if getattr(seg, "compression_ratio", 0.0) > cfg.compression_ratio:
+        ratio = getattr(seg, "compression_ratio", 0.0)
+        if window_text is not None and not window_text.isascii():
+            ratio = char_compression_ratio(window_text)
+        if ratio > cfg.compression_ratio:
             out.append("compression")
         if getattr(seg, "avg_logprob", 0.0) < cfg.log_prob:
             out.append("low-logprob")

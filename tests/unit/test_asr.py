@@ -289,6 +289,36 @@ def _seg(text: str = "hello there", **signals: float) -> SimpleNamespace:
     return SimpleNamespace(text=text, **{**base, **signals})
 
 
+# A 30-s window of Russian conference-menu prompts as base heard it (Debian's Asterisk ru prompts): ordinary
+# speech that whisper's byte-based ratio (2.53) flagged as a loop; per character it is 1.96.
+_RU_MENU = (
+    "На жмите 1, чтобы включить или выключить свой микрофон, 2, чтобы заблокировать или разблокировать "
+    "конференцию, 3, чтобы удалить из конференции последнего вашетьшего, 4 или 6 для уменьшения или увеличения "
+    "уровня громкости звука, 5, чтобы расширить конференцию, 7 или 9 для уменьшения или увеличение громкости "
+    "вашего голоса, или 8 для выхода из конференции. На жмите 1, чтобы выключить"
+)
+
+
+def test_compression_is_measured_per_character_over_the_window() -> None:
+    import zlib
+
+    from memindex.ingest.asr_guards import char_compression_ratio
+
+    raw = _RU_MENU.encode()
+    assert len(raw) / len(zlib.compress(raw)) > 2.4  # whisper's figure: over the threshold
+    assert char_compression_ratio(_RU_MENU) < 2.4
+    english = "press one to listen to your messages, press two to record a greeting " * 2
+    assert char_compression_ratio(english) == len(english) / len(zlib.compress(english.encode()))
+    guard = SegmentGuard(GuardConfig())
+    # the segment carries whisper's window ratio; with the window's text the flag measures per character
+    assert guard.flags(_seg(compression_ratio=2.53), "На жмите 1", window_text=_RU_MENU) == ()
+    assert SegmentGuard(GuardConfig()).flags(_seg(compression_ratio=2.53), "На жмите 1") == ("compression",)
+    loop = "Пожалуйста, подождите. " * 12  # a real loop stays a loop in any script
+    assert guard.flags(_seg(compression_ratio=9.5), "Пожалуйста", window_text=loop) == ("compression",)
+    # ASCII windows keep whisper's own figure
+    assert guard.flags(_seg(compression_ratio=2.6), "press one", window_text=english) == ("compression",)
+
+
 def test_segment_signals_and_cross_segment_loops_are_flagged() -> None:
     guard = SegmentGuard(GuardConfig())
     assert guard.flags(_seg(), "press one to listen") == ()
