@@ -17,6 +17,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "QueryShape",
@@ -65,8 +66,10 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1 << 16)
 def norm_word(word: str) -> str:
-    """A word as matching sees it: folded, unpunctuated, number words as digits (ASR writes 'one' or '1')."""
+    """A word as matching sees it: folded, unpunctuated, number words as digits (ASR writes 'one' or '1').
+    Cached: fusion normalises every word of every candidate, and most words recur."""
     w = fold(word).strip(" .,;:!?\"'-")
     return _NUMBERS.get(w, w)
 
@@ -121,12 +124,13 @@ QUESTION_SCREEN_FACTOR = 0.7  # short OCR lines (names, credits) resemble any qu
 
 def fuse(q: QueryShape, tier: str, cosine: float, text: str) -> tuple[float, dict[str, float]]:
     """Score of one text-tier candidate and the signals behind it."""
-    cover = coverage(list(q.terms), text)
-    phrase = phrase_match(list(q.words), text)
+    doc = _words(text)  # the candidate's words, normalised once for every signal
+    cover = _coverage(list(q.terms), doc)
+    phrase = _phrase(list(q.words), doc)
     signals = {"cosine": round(cosine, 4), "coverage": round(cover, 3), "phrase": round(phrase, 3)}
     if not q.question:
         return 0.5 * cosine + 0.3 * cover + 0.2 * phrase, signals
-    quoted = max((phrase_match(list(words), text) for words in q.quotes), default=0.0)
+    quoted = max((_phrase(list(words), doc) for words in q.quotes), default=0.0)
     score = 0.5 * cosine + 0.2 * cover**2 + 0.1 * phrase + 0.2 * quoted
     if tier == "screen" and not q.screen_cue:
         score *= QUESTION_SCREEN_FACTOR
@@ -136,18 +140,25 @@ def fuse(q: QueryShape, tier: str, cosine: float, text: str) -> tuple[float, dic
 def coverage(qterms: list[str], doc_text: str) -> float:
     """Share of the query's content words found in the text (prefix match, so 'movies' finds 'movie';
     accents ignored, so 'cafe' finds 'café'; 'one' finds '1')."""
+    return _coverage(qterms, _words(doc_text)) if qterms else 0.0
+
+
+def _coverage(qterms: list[str], doc: list[str]) -> float:
     if not qterms:
         return 0.0
-    words = {w.strip("'") for w in _words(doc_text)}
+    words = {w.strip("'") for w in doc}
     found = sum(1 for t in map(norm_word, qterms) if t in words or any(_close(t, w) for w in words))
     return found / len(qterms)
 
 
 def phrase_match(query_words: list[str], doc_text: str) -> float:
     """Share of the query's words (stop words included) found in the text in the query's order."""
+    return _phrase(query_words, _words(doc_text)) if len(query_words) >= 2 else 0.0
+
+
+def _phrase(query_words: list[str], doc: list[str]) -> float:
     if len(query_words) < 2:
         return 0.0
-    doc = _words(doc_text)
     matched, pos = 0, 0
     for q in map(norm_word, query_words):
         found = next((j for j in range(pos, len(doc)) if doc[j] == q or _close(doc[j], q)), None)
