@@ -65,20 +65,18 @@ def repeated_ngram(words: list[str], max_repeats: int, longest: int = 4) -> bool
 
 
 def char_compression_ratio(text: str) -> float:
-    """zlib's compression ratio of ``text`` with one byte per character (characters numbered in order of
-    code point), so a 2-byte script is measured as a 1-byte one. ASCII text keeps its own bytes: whisper's
-    figure exactly. Past 256 distinct characters (CJK) it falls back to UTF-8 bytes."""
+    """zlib's compression ratio of ``text`` with one byte per character: ASCII keeps its bytes (whisper's
+    figure exactly) and every other character gets one of the 128 upper byte values, in code-point order, so
+    a script of 2-byte letters is measured as a Latin one is. Past 128 distinct non-ASCII characters (CJK)
+    it falls back to UTF-8 bytes."""
     if not text:
         return 0.0
-    if text.isascii():
-        raw = text.encode("ascii")
+    extra = sorted({ch for ch in text if ord(ch) >= 128})
+    if len(extra) > 128:
+        raw = text.encode("utf-8")
     else:
-        alphabet = sorted(set(text))
-        if len(alphabet) > 256:
-            raw = text.encode("utf-8")
-        else:
-            index = {ch: i for i, ch in enumerate(alphabet)}
-            raw = bytes(index[ch] for ch in text)
+        index = {ch: 128 + i for i, ch in enumerate(extra)}
+        raw = bytes(index[ch] if ch in index else ord(ch) for ch in text)
     return len(raw) / len(zlib.compress(raw))
 
 

@@ -290,7 +290,7 @@ def _seg(text: str = "hello there", **signals: float) -> SimpleNamespace:
 
 
 # A 30-s window of Russian conference-menu prompts as base heard it (Debian's Asterisk ru prompts): ordinary
-# speech that whisper's byte-based ratio (2.53) flagged as a loop; per character it is 1.96.
+# speech that whisper's byte-based ratio (2.53) flagged as a loop; per character it is 1.91.
 _RU_MENU = (
     "На жмите 1, чтобы включить или выключить свой микрофон, 2, чтобы заблокировать или разблокировать "
     "конференцию, 3, чтобы удалить из конференции последнего вашетьшего, 4 или 6 для уменьшения или увеличения "
