@@ -6,8 +6,8 @@ Flags (``UtteranceRec.flags``, stored comma-separated in ``utterances.flags``):
     compression         the decoding window's compression ratio above the threshold: repetitive text, whisper's
                         loop signal. Whisper measures it on UTF-8 bytes, which inflates it for scripts of
                         2-byte letters (Cyrillic sat ~0.4 higher than French on the same kind of prompts and
-                        was flagged on ordinary speech); the flag measures it per character
-                        (``char_compression_ratio``), which for ASCII text is whisper's own figure
+                        was flagged on ordinary speech); for text mostly in such a script the flag measures
+                        it per character (``char_compression_ratio``), otherwise whisper's own figure
     low-logprob         average token log-probability below the threshold: the model was guessing
     no-speech           whisper's no-speech probability above its threshold while the text is not confident
                         (average log-probability below half the threshold): probably not speech at all. A high
@@ -26,7 +26,14 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GuardConfig", "SegmentGuard", "repeated_ngram", "quality_of", "char_compression_ratio"]
+__all__ = [
+    "GuardConfig",
+    "SegmentGuard",
+    "repeated_ngram",
+    "quality_of",
+    "char_compression_ratio",
+    "multibyte_script",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -80,6 +87,15 @@ def char_compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw))
 
 
+def multibyte_script(text: str) -> bool:
+    """Whether most letters of ``text`` take more than one UTF-8 byte (Cyrillic, Greek, Arabic, Hebrew...).
+    Latin text with accents is not: there a 2-byte letter is rare and its lead byte compresses almost to
+    nothing, so whisper's byte ratio is the fair one (measured per character, Spanish prompts crossed the
+    threshold that their bytes did not)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(1 for ch in letters if ord(ch) >= 128) > len(letters) / 2
+
+
 def quality_of(flags: tuple[str, ...]) -> str:
     return "low" if flags else "ok"
 
@@ -96,7 +112,7 @@ class SegmentGuard:
         window's); without it, whisper's own byte-based figure is used."""
         cfg, out = self._cfg, []
         ratio = getattr(seg, "compression_ratio", 0.0)
-        if window_text is not None and not window_text.isascii():
+        if window_text is not None and multibyte_script(window_text):
             ratio = char_compression_ratio(window_text)
         if ratio > cfg.compression_ratio:
             out.append("compression")

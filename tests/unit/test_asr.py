@@ -315,8 +315,11 @@ def test_compression_is_measured_per_character_over_the_window() -> None:
     assert SegmentGuard(GuardConfig()).flags(_seg(compression_ratio=2.53), "На жмите 1") == ("compression",)
     loop = "Пожалуйста, подождите. " * 12  # a real loop stays a loop in any script
     assert guard.flags(_seg(compression_ratio=9.5), "Пожалуйста", window_text=loop) == ("compression",)
-    # ASCII windows keep whisper's own figure
+    # ASCII and Latin-with-accents windows keep whisper's own figure
     assert guard.flags(_seg(compression_ratio=2.6), "press one", window_text=english) == ("compression",)
+    spanish = "Por favor, introduzca el número de la conferencia, seguido de la tecla almohadilla. Está usted"
+    assert guard.flags(_seg(compression_ratio=2.5), "Por favor", window_text=spanish) == ("compression",)
+    assert guard.flags(_seg(compression_ratio=2.3), "Está usted", window_text=spanish) == ()
 
 
 def test_segment_signals_and_cross_segment_loops_are_flagged() -> None:
