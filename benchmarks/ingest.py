@@ -4,6 +4,7 @@ whole pipeline, and peak memory, each measured in its own process so peaks don't
     python benchmarks/ingest.py [VIDEO] [--clip-seconds 120]
     python benchmarks/ingest.py --executors inline local ray [--workers 2] [VIDEO...]
     python benchmarks/ingest.py --write [--docs 5000]
+    python benchmarks/ingest.py --long 60 [--chunk-seconds 600] [--workers 2] [--light]
 
 Default VIDEO: ../shared/media/video/bbb_narrated.mp4. Besides the full video, the whole pipeline also runs
 on its first ``--clip-seconds`` (remuxed, no re-encode), so the peak-memory ratio long/short shows whether
@@ -13,6 +14,10 @@ stage profile of the inline run (``stage_runs.seconds``) and whether every execu
 ``ray`` needs a head at ``MEMINDEX_RAY_ADDRESS`` (run it through ``scripts/ray_ns.sh``). ``--write`` measures
 docs per second through the write path: the speech group's commit (utterances, words, docs with vectors)
 as ORM objects (how commits were written before issue 10) and as the multi-row inserts of ``memindex.ingest.commit``.
+``--long MINUTES`` builds a video of that length from VIDEO laid end to end (remuxed, no re-encode) and ingests
+it with ``--executor local --workers N``, time chunks on (``--chunk-seconds``) and off, each in its own process:
+x real time, CPU seconds (driver and workers), peak memory, and whether both gave the same index; then the
+same for a 10-minute one, for the peak-memory ratio 60/10. ``--light`` turns ASR off (frames only).
 Results are ratios from one run on one machine.
 """
 
@@ -166,6 +171,91 @@ def run_executor(name: str, workers: int, videos: list[str], store: str) -> dict
         "driver_mb": round(_peak_mb()),
         "worker_mb": round(workers_mb) if name == "local" else None,
     }
+
+
+def make_long(video: str, minutes: float, out: Path) -> str:
+    """``video`` laid end to end until ``minutes`` long, packets copied with shifted timestamps (no re-encode)."""
+    import av
+
+    with av.open(video) as probe_src:
+        length = float(probe_src.duration or 0) / 1_000_000
+    with av.open(str(out), "w") as dst:
+        t0, need = 0.0, minutes * 60.0
+        outs: dict[int, object] = {}
+        while t0 < need - 1e-6:
+            with av.open(video) as src:
+                ins = [src.streams.video[0], *src.streams.audio[:1]]
+                if not outs:
+                    outs = {s.index: dst.add_stream_from_template(s) for s in ins}
+                for packet in src.demux(*ins):
+                    if packet.dts is None or packet.pts is None:
+                        continue
+                    if t0 + float(packet.pts * packet.time_base) > need:
+                        continue
+                    shift = int(round(t0 / packet.time_base))
+                    packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                    packet.stream = outs[packet.stream.index]
+                    dst.mux(packet)
+            t0 += length + 0.5  # a little gap: the next copy's first timestamps stay after this one's last
+    return str(out)
+
+
+def _cpu_s() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_long(video: str, store: str, workers: int, chunk_seconds: float, light: bool) -> dict:
+    """One local-executor ingest of ``video``: wall, CPU and peak memory (driver; largest worker)."""
+    import memindex
+    from memindex.ingest.config import AsrConfig, IngestConfig
+    from memindex.ingest.decode import probe
+
+    cfg = IngestConfig(chunk_seconds=chunk_seconds, asr=AsrConfig(enabled=not light))
+    length = probe(video).duration
+    t0, c0 = time.perf_counter(), _cpu_s()
+    with memindex.open(store) as index:
+        report = index.ingest([video], config=cfg, workers=workers)
+    wall = time.perf_counter() - t0
+    assert report.ok, report.to_dict()
+    return {
+        "video_s": round(length, 1),
+        "chunk_s": chunk_seconds,
+        "wall_s": round(wall, 1),
+        "rtf": round(length / wall, 2),
+        "cpu_s": round(_cpu_s() - c0, 1),
+        "driver_mb": round(_peak_mb()),
+        "worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "load": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def long_videos(video: str, minutes: float, chunk_seconds: float, workers: int, light: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rows, stores = [], []
+        for length, chunk in ((minutes, 0.0), (minutes, chunk_seconds), (10.0, chunk_seconds)):
+            long = make_long(video, length, Path(tmp) / f"long_{length:g}.mp4")
+            store = str(Path(tmp) / f"store_{length:g}_{chunk:g}")
+            cmd = [sys.executable, __file__, "--child-long", long, store, str(workers), str(chunk), str(int(light))]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+            if out.returncode:
+                raise SystemExit(f"{length} min, chunks {chunk} s failed:\n{out.stderr[-3000:]}")
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            stores.append(store)
+            print(json.dumps(rows[-1]), flush=True)
+        same = same_index(stores[:2])[1]
+    whole, split, short = rows
+    head = f"{'run':24s} {'video s':>8s} {'wall s':>8s} {'x real time':>12s} {'CPU s':>8s}"
+    print(f"{head} {'driver MB':>10s} {'worker MB':>10s} load")
+    for name, r in (("one task per stage", whole), ("time chunks", split), ("10 min, time chunks", short)):
+        print(
+            f"{name:24s} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['cpu_s']:8.1f} "
+            f"{r['driver_mb']:10d} {r['worker_mb']:10d} {' '.join(r['load'])}"
+        )
+    wall, cpu = split["wall_s"] / whole["wall_s"], split["cpu_s"] / whole["cpu_s"]
+    print(f"time chunks / one task: wall {wall:.2f}x, CPU {cpu:.2f}x")
+    peak = max(split["driver_mb"], split["worker_mb"]) / max(short["driver_mb"], short["worker_mb"])
+    print(f"peak memory {minutes:g} min / 10 min (time chunks): {peak:.2f}x; same index chunked and not: {same}")
 
 
 def stage_profile(store: str) -> dict[str, float]:
@@ -328,7 +418,18 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--docs", type=int, default=5000)
     ap.add_argument("--words", type=int, default=10)
+    ap.add_argument("--long", type=float, metavar="MINUTES")
+    ap.add_argument("--chunk-seconds", type=float, default=600.0)
+    ap.add_argument("--light", action="store_true")
+    ap.add_argument("--child-long", nargs=5, metavar=("VIDEO", "STORE", "WORKERS", "CHUNK", "LIGHT"))
     args = ap.parse_args()
+    if args.child_long:
+        video, store, workers, chunk, light = args.child_long
+        print(json.dumps(run_long(video, store, int(workers), float(chunk), light == "1")))
+        return
+    if args.long:
+        long_videos(args.video[0], args.long, args.chunk_seconds, args.workers, args.light)
+        return
     if args.child:
         print(json.dumps(run_one(*args.child)))
         return

@@ -84,6 +84,16 @@ class IngestConfig:
     summary: SummaryConfig = field(default_factory=SummaryConfig)
     speakers: DiarizeConfig = field(default_factory=DiarizeConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    # Videos longer than this are analyzed in time chunks on the executor's workers at once and stitched
+    # exactly (``ingest/chunks.py``); 0: never. It decides how the work is split, never what is indexed,
+    # so it is no stage's option.
+    chunk_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.chunk_seconds, int | float) or self.chunk_seconds < 0:
+            raise ConfigError(
+                f"chunk_seconds must be a number of seconds >= 0 (0: never split), got {self.chunk_seconds!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

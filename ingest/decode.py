@@ -16,7 +16,7 @@ import numpy as np
 
 from memindex.errors import MediaError, MissingDependencyError
 
-__all__ = ["VideoInfo", "DecodedFrame", "Orientation", "probe", "decode_frames", "MAX_PIXELS"]
+__all__ = ["VideoInfo", "DecodedFrame", "Orientation", "probe", "decode_frames", "sample_slot", "MAX_PIXELS"]
 
 log = logging.getLogger(__name__)
 MAX_PIXELS = 8192 * 8192  # refuse absurd frame sizes before decoding a single frame
@@ -239,6 +239,13 @@ class _Shape:
         return self.orientation.apply(frame.to_ndarray(format="rgb24"))
 
 
+def sample_slot(t: float, sample_every: float) -> int:
+    """The slot ``t`` falls in on the absolute grid of ``sample_every`` seconds: the first frame of each slot is
+    sampled. A function of the frame's time alone, so a decode that starts anywhere samples the same frames
+    as one from the start once it has seen one frame (time chunks rely on it)."""
+    return math.floor((t + 1e-6) / sample_every)
+
+
 def decode_frames(
     path: str,
     *,
@@ -277,7 +284,8 @@ def _frames(
     end: float | None,
 ) -> Iterator[DecodedFrame]:
     tb = vs.time_base or Fraction(1, 1000)
-    next_sample, index, t = start, 0, start
+    index, t = 0, start
+    last_slot: int | None = None  # the sample slot of the last sampled frame
     shape: _Shape | None = None
     try:
         for frame in container.decode(vs):
@@ -288,9 +296,10 @@ def _frames(
                 break
             shape = shape or _Shape.of(frame, vs, analysis_width)
             rgb = None
-            if t + 1e-6 >= next_sample:
+            slot = sample_slot(t, sample_every)
+            if last_slot is None or slot > last_slot:
                 rgb = shape.rgb(frame)
-                next_sample += sample_every * max(1, int((t - next_sample) / sample_every) + 1)
+                last_slot = slot
             yield DecodedFrame(index, t, shape.small(frame), rgb)
             index += 1
     except av.error.FFmpegError as exc:

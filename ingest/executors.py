@@ -8,8 +8,10 @@
   with Ray's scheduling and retries.
 
 An executor only analyzes: ``submit`` a task, then ``result`` blocks for it (a failed analysis raises that
-video's memindex error; a worker that died is retried, then that video fails). The driver commits results in
-input order, so which worker finished first never shows in the index. Third-party executors register under
+video's memindex error; a worker that died is retried, then that video fails), or ``discard`` it. A task is a
+whole video or one time chunk's part of one stage (``ingest/chunks.py``): a long video's parts run on several
+workers at once. The driver commits results in input order, so which worker finished first never shows in
+the index. Third-party executors register under
 the ``memindex.executors`` entry-point group.
 """
 
@@ -60,6 +62,10 @@ class Executor(Protocol):
         """The task's records once analyzed; raises the video's memindex error when the analysis failed."""
         ...
 
+    def discard(self, task: VideoTask) -> None:
+        """Forget a submitted task whose result will not be asked for (another part of its video failed)."""
+        ...
+
     def close(self, cancel: bool = False) -> None:
         """Release the workers; ``cancel`` drops unfinished tasks (a stopped or interrupted batch)."""
         ...
@@ -106,6 +112,9 @@ class InlineExecutor:
 
     def result(self, task: VideoTask) -> VideoRecords:
         return analyze(self._tasks.pop(task.seq), self.models, self.progress)
+
+    def discard(self, task: VideoTask) -> None:
+        self._tasks.pop(task.seq, None)
 
     def close(self, cancel: bool = False) -> None:
         self._tasks.clear()
@@ -155,6 +164,7 @@ class LocalExecutor:
         self._waiting: deque[VideoTask] = deque()
         self._done: dict[int, Any] = {}
         self._attempts: dict[int, int] = {}
+        self._dropped: set[int] = set()
         self._closing = False
         self._pool = [self._spawn() for _ in range(self.workers)]
         self._reader = threading.Thread(target=self._read, name="memindex-workers", daemon=True)
@@ -195,6 +205,14 @@ class LocalExecutor:
             out = self._done.pop(task.seq)
         return _unwrap(task, out)
 
+    def discard(self, task: VideoTask) -> None:
+        with self._lock:
+            if task in self._waiting:
+                self._waiting.remove(task)
+            elif self._done.pop(task.seq, None) is None:
+                self._dropped.add(task.seq)  # still running: its result is dropped when it comes
+            self._attempts.pop(task.seq, None)
+
     def _read(self) -> None:
         """The reader thread: progress events go to the callback, results to ``result``; a closed channel
         marks its worker dead."""
@@ -225,7 +243,10 @@ class LocalExecutor:
         with self._lock:
             if w.task is not None and w.task.seq == seq:
                 w.task = None
-                self._done[seq] = out
+                if seq in self._dropped:
+                    self._dropped.discard(seq)
+                else:
+                    self._done[seq] = out
                 self._dispatch()
                 self._lock.notify_all()
 
@@ -242,6 +263,9 @@ class LocalExecutor:
         self._dispatch()
 
     def _retry(self, task: VideoTask, why: str) -> None:
+        if task.seq in self._dropped:
+            self._dropped.discard(task.seq)
+            return
         self._attempts[task.seq] += 1
         if self._attempts[task.seq] > self.retries:
             log.warning("the worker analyzing %s died (%s); no attempts left", task.path, why)
@@ -340,6 +364,11 @@ class RayExecutor:
                 f"the Ray task analyzing this video failed: {exc}", path=task.path, video_id=task.video_id
             ) from exc
         return _unwrap(task, out)
+
+    def discard(self, task: VideoTask) -> None:
+        ref = self._refs.pop(task.seq, None)
+        if ref is not None:
+            self._ray.cancel(ref, force=True)
 
     def close(self, cancel: bool = False) -> None:
         for ref in self._refs.values():

@@ -1,8 +1,15 @@
-"""Keyframe choice per shot while streaming: the middle sample of each shot, and one more every
-``max_gap`` seconds in long shots. Holds at most one shot's worth of samples, capped."""
+"""Keyframe choice per shot while streaming: the middle sample of each shot, and in long shots the middle of
+each stretch between the absolute ``max_gap``-second grid points (a stretch shorter than half of it joins the
+next). Holds at most about 1.5 ``max_gap`` seconds of samples.
+
+Anchoring the long-shot stretches to the video's clock rather than to the shot's start makes the choice a
+function of the last cut or grid point only, so a decode that starts a few grid steps earlier chooses the
+same keyframes as one from the start (time chunks, ``ingest/chunks.py``)."""
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,11 +33,20 @@ class KeyframeSelector:
         self._buf: list[SampledFrame] = []
         self._emitted_in_shot = 0
 
+    @property
+    def shots(self) -> int:
+        """How many shots were closed so far (the index the next keyframe gets)."""
+        return self._shot
+
+    def _cell(self, t: float) -> int:
+        return math.floor(t / self.max_gap)
+
     def feed(self, frame: SampledFrame) -> list[Keyframe]:
+        out = []
+        if self._buf and self._cell(frame.t) > self._cell(self._buf[-1].t) and self._span() >= self.max_gap / 2:
+            out.append(self._take_middle())
         self._buf.append(frame)
-        if self._buf[-1].t - self._buf[0].t >= self.max_gap:
-            return [self._take_middle()]
-        return []
+        return out
 
     def cut(self, t: float) -> list[Keyframe]:
         """A shot ended at ``t``: emit its remaining keyframe; samples at or after ``t`` move on."""
@@ -45,11 +61,19 @@ class KeyframeSelector:
     def flush(self) -> list[Keyframe]:
         return self._close_shot()
 
+    def seam_state(self) -> tuple:
+        """What decides the keyframes to come: the held samples (times and pixels) and whether this shot has
+        one already. Two selectors in equal states choose the same keyframes from the same samples on."""
+        held = tuple((f.t, zlib.crc32(np.ascontiguousarray(f.image).data)) for f in self._buf)
+        return held, self._emitted_in_shot > 0
+
+    def _span(self) -> float:
+        return self._buf[-1].t - self._buf[0].t
+
     def _close_shot(self) -> list[Keyframe]:
         if not self._buf:
             return []
-        span = self._buf[-1].t - self._buf[0].t
-        if self._emitted_in_shot and span < self.max_gap / 2:
+        if self._emitted_in_shot and self._span() < self.max_gap / 2:
             self._buf = []
             return []
         return [self._take_middle()]

@@ -9,7 +9,9 @@ reads the rest (downscaled to ``max_side``) and merges fuzzily-equal lines acros
 from __future__ import annotations
 
 import logging
+import math
 import time
+import zlib
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Protocol, runtime_checkable
@@ -237,6 +239,11 @@ class _Bucket:
         self._t = t
         return self.balance > 0
 
+    def full_at(self, t: float) -> bool:
+        """Whether the balance is full by ``t`` (refilled lazily: at the next read it will be exactly full)."""
+        since = 0.0 if self._t is None else max(0.0, t - self._t)
+        return self.balance + since * self.budget.per_minute / 60.0 >= self.budget.burst
+
     def spend(self, lines: int) -> None:
         self.balance -= 1.0 + self.budget.line_cost * lines
 
@@ -258,12 +265,18 @@ class TrackerStats:
 
 @dataclass
 class _OpenLine:
+    """A line on screen: ``text``/``confidence``/``box``/``frame_t`` are its best read so far, ``latest`` the
+    text of its latest read (what a new read is matched against); ``carried`` is its place among the lines
+    open when ``continue_lines`` was called (a time chunk's seam)."""
+
     start: float
     last_seen: float
     text: str
     confidence: float
     box: Box
     frame_t: float
+    latest: str = ""
+    carried: int | None = None
 
 
 @dataclass
@@ -281,10 +294,10 @@ class ScreenTextTracker:
 
     ``prefilter="auto"`` runs the reader's own detector on the thumbnail when it has one (``detect``) and
     ``EdgePrefilter`` otherwise; None runs no prefilter. ``dedupe_threshold`` is the largest per-block mean absolute
-    gray difference (0-255) at which a frame counts as unchanged; ``max_reuse`` caps how long one read is
-    reused before the frame is read again. The read budget (``ReadBudget``) is counted in video time and in
-    what was read, never in wall-clock time, so the same video and settings always give the same reads; None
-    reads every due frame.
+    gray difference (0-255) at which a frame counts as unchanged; a read is reused only within one absolute
+    window of ``max_reuse`` seconds of video, then the frame is read again. The read budget (``ReadBudget``)
+    is counted in video time and in what was read, never in wall-clock time, so the same video and settings
+    always give the same reads; None reads every due frame.
     """
 
     reader: OcrReader
@@ -303,8 +316,9 @@ class ScreenTextTracker:
             raise ConfigError(f"OCR interval must be > 0, got {self.interval}")
         self._cv2 = _import_cv2()
         self._prefilter = _resolve_prefilter(self.prefilter, self.reader)
-        self._next_t: float | None = None
+        self._next_slot: int | None = None
         self._ref: _Reference | None = None
+        self._marks: list[int | None] = []
         self._open: list[_OpenLine] = []
         self._bucket = _Bucket(self.budget) if self.budget is not None else None
 
@@ -350,14 +364,48 @@ class ScreenTextTracker:
         """Close every open line at the end of the video (``end_t`` seconds)."""
         return self._close_all(end_t)
 
+    def seam_state(self, t: float) -> tuple:
+        """What decides the reads and merges to come, as of time ``t``: the next due slot, the reference frame
+        (pixels, whether it held text, its reuse window), the read budget's balance (full when it has
+        refilled by ``t``) and the open lines (latest text, last seen). Two trackers in equal states read
+        and merge the same from the same frames on; where their open lines started and their best reads so
+        far are what ``continue_lines`` lets a seam stitch."""
+        ref = self._ref
+        held = None if ref is None else (zlib.crc32(ref.gray.data), ref.gray.shape, ref.had_text, self._window(ref.t))
+        bucket: tuple | None = None
+        if self._bucket is not None:
+            bucket = ("full",) if self._bucket.full_at(t) else (self._bucket.balance, self._bucket._t)
+        return self._next_slot, held, bucket, tuple((ln.latest, ln.last_seen) for ln in self._open)
+
+    def open_lines(self) -> list[tuple[int | None, OcrLineRec]]:
+        """The lines on screen now, as (``carried`` mark, the line as it would close here)."""
+        return [
+            (ln.carried, OcrLineRec(ln.start, ln.last_seen, ln.text, ln.confidence, ln.box, ln.frame_t))
+            for ln in self._open
+        ]
+
+    def continue_lines(self) -> None:
+        """Mark the open lines as carried over a seam: each remembers its place, and its best read restarts
+        (confidence -inf), so what it reads from here on can be merged with the other side's."""
+        for i, line in enumerate(self._open):
+            line.carried, line.confidence = i, -math.inf
+
+    def take_marks(self) -> list[int | None]:
+        """The ``carried`` marks of the lines finished since the last call, in the order they were returned."""
+        marks, self._marks = self._marks, []
+        return marks
+
     def _due(self, t: float) -> bool:
+        """Frames are due on the absolute grid of ``interval`` seconds (the first frame at or after each slot),
+        so what is due depends on the frame's time alone, not on where the pass started."""
         tolerance = 0.02 * self.interval  # absorbs timestamp jitter, e.g. 0.999 for 1.0
-        if self._next_t is not None and t < self._next_t - tolerance:
+        if self._next_slot is not None and t < self._next_slot * self.interval - tolerance:
             return False
-        self._next_t = t + self.interval if self._next_t is None else self._next_t + self.interval
-        while self._next_t <= t + tolerance:
-            self._next_t += self.interval
+        self._next_slot = math.floor((t + tolerance) / self.interval) + 1
         return True
+
+    def _window(self, t: float) -> int:
+        return math.floor(t / self.max_reuse)
 
     def _thumbnail(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -368,8 +416,8 @@ class ScreenTextTracker:
 
     def _unchanged(self, gray: np.ndarray, t: float) -> bool:
         ref = self._ref
-        if ref is None or ref.gray.shape != gray.shape or t - ref.t > self.max_reuse:
-            return False
+        if ref is None or ref.gray.shape != gray.shape or self._window(t) != self._window(ref.t):
+            return False  # a read is reused within one absolute window of ``max_reuse`` seconds
         return _max_block_diff(ref.gray, gray) <= self.dedupe_threshold
 
     def _passes_prefilter(self, thumb: np.ndarray) -> bool:
@@ -397,10 +445,10 @@ class ScreenTextTracker:
         for text, conf, box in lines:
             match = self._best_match(unmatched, text)
             if match is None:
-                still_open.append(_OpenLine(t, t, text, conf, box, t))
+                still_open.append(_OpenLine(t, t, text, conf, box, t, text))
                 continue
             unmatched.remove(match)
-            match.last_seen = t
+            match.last_seen, match.latest = t, text
             if conf > match.confidence:
                 match.text, match.confidence, match.box, match.frame_t = text, conf, box, t
             still_open.append(match)
@@ -408,7 +456,7 @@ class ScreenTextTracker:
         return [self._finish(line) for line in unmatched]
 
     def _best_match(self, candidates: list[_OpenLine], text: str) -> _OpenLine | None:
-        scored = [(text_similarity(text, line.text), line) for line in candidates]
+        scored = [(text_similarity(text, line.latest), line) for line in candidates]
         best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
         return best[1] if best[0] > self.similarity else None
 
@@ -422,6 +470,7 @@ class ScreenTextTracker:
         if end_t is not None:
             end = max(line.start, min(end, end_t))
         self.stats.lines += 1
+        self._marks.append(line.carried)
         return OcrLineRec(line.start, end, line.text, line.confidence, line.box, line.frame_t)
 
 

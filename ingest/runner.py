@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections import deque
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from memindex.catalog.models import READY, StageRun, Video
 from memindex.errors import MediaError, MemIndexError
-from memindex.ingest import stages
+from memindex.ingest import chunks, stages
 from memindex.ingest.claims import claim, holder
 from memindex.ingest.commit import commit_group, record_stage
 from memindex.ingest.decode import VideoInfo, probe
@@ -74,9 +74,13 @@ class _VideoFailed(Exception):
 
 @dataclass
 class _InFlight:
+    """A video in flight: ``task`` as the driver prepared it, and the tasks submitted for it (the whole video,
+    or its time chunks' parts and a task for the stages that are not split)."""
+
     entry: dict
     task: VideoTask
     claim: ExitStack
+    tasks: list[VideoTask] = field(default_factory=list)
 
 
 def _message(err: MemIndexError) -> str:
@@ -114,7 +118,10 @@ class Runner:
                     return self._stop(len(todo) + len(self._flight))
         finally:
             while self._flight:  # stopped or interrupted: their claims go, a re-run resumes them
-                self._flight.popleft().claim.close()
+                f = self._flight.popleft()
+                for task in f.tasks:
+                    self.executor.discard(task)
+                f.claim.close()
 
     def _stop(self, not_tried: int) -> None:
         self.report.stopped["not_tried"] = not_tried  # type: ignore[index]
@@ -162,15 +169,38 @@ class Runner:
                 held.close()
                 return self._skip(entry, "already ingested (same content)")
             self._register(vid, digest, info)
-            self._seq += 1
-            task = VideoTask(self._seq, path, vid, info, self.cfg, self.store.config, frozenset(self._committed(vid)))
+            task = VideoTask(0, path, vid, info, self.cfg, self.store.config, frozenset(self._committed(vid)))
             self.emit(ProgressEvent("start", path, vid, total=info.duration))
-            self.executor.submit(task)
+            tasks = [self._submit(t) for t in self._split(task)]
         except Exception as exc:
             self._undo(vid, info, exc)
             held.close()
             raise _VideoFailed(vid) from exc
-        self._flight.append(_InFlight(entry, task, held))
+        self._flight.append(_InFlight(entry, task, held, tasks))
+
+    def _split(self, task: VideoTask) -> list[VideoTask]:
+        """The video's tasks: one, or the parts of its split stages plus one task for the others."""
+        info, skip = task.info, set(task.skip)
+        seconds = self.cfg.chunk_seconds
+        parts = []
+        if "frames" not in skip:
+            parts += chunks.visual_parts(info.duration, seconds)
+        if "speech" not in skip and info.has_audio:
+            parts += chunks.speech_parts(info.duration, seconds, self.cfg)
+        split = [p for p in parts if p.count > 1]
+        if not split:
+            return [task]
+        out = [replace(task, part=p) for p in split]
+        rest = skip | {p.stage for p in split}
+        if any(spec.name not in rest for spec, _ in self.worker_stages):
+            out.append(replace(task, skip=frozenset(rest)))
+        return out
+
+    def _submit(self, task: VideoTask) -> VideoTask:
+        self._seq += 1
+        task = replace(task, seq=self._seq)
+        self.executor.submit(task)
+        return task
 
     def _skip(self, entry: dict, why: str) -> None:
         self.emit(ProgressEvent("skipped", entry["path"], entry["video_id"], message=why))
@@ -227,7 +257,7 @@ class Runner:
         task, vid = f.task, f.task.video_id
         with f.claim:
             try:
-                self._commit(task, self.executor.result(task))
+                self._commit(task, self._records(f))
                 for name, stage in self.store_stages:
                     stage.run(vid)
                     self.emit(ProgressEvent("stage", path, vid, stage=name))
@@ -237,6 +267,37 @@ class Runner:
             self._set_status(vid, READY)
         self.emit(ProgressEvent("done", path, vid, done=task.info.duration, total=task.info.duration))
         self.report.ingested.append(f.entry)
+
+    def _records(self, f: _InFlight) -> VideoRecords:
+        """The video's records: its one task's, or its parts' stitched (``ingest/chunks.py``). A frames seam
+        that is not exact sends the whole video's frames to one task instead."""
+        out = VideoRecords(f.task.seq, f.task.video_id)
+        parts: dict[str, list[Any]] = {}
+        try:
+            while f.tasks:
+                task = f.tasks[0]
+                records = self.executor.result(task).records
+                f.tasks.pop(0)
+                if task.part is None:
+                    out.records.update(records)
+                else:
+                    parts.setdefault(task.part.stage, []).append(records[task.part.stage])
+        finally:
+            for task in f.tasks:  # a task failed: the video's other tasks are of no use
+                self.executor.discard(task)
+        text = self.store.text_embedder
+        if "speech" in parts:
+            out.records["speech"] = chunks.stitch_speech(parts["speech"], text, self.cfg)
+        if "frames" in parts:
+            visual = chunks.stitch_visual(parts["frames"], text)
+            if visual is None:
+                log.warning("%s: a time-chunk seam of the frames is not exact; analyzing them in one pass", f.task.path)
+                whole = self._submit(
+                    replace(f.task, skip=frozenset(s.name for s, _ in self.worker_stages) - {"frames"})
+                )
+                visual = self.executor.result(whole).records["frames"]
+            out.records["frames"] = visual
+        return out
 
     def _commit(self, task: VideoTask, out: VideoRecords) -> None:
         for spec, stage in self.worker_stages:

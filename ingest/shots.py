@@ -6,6 +6,7 @@ and ``hash`` are there for footage where they do better.
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
@@ -60,6 +61,8 @@ class SceneDetectShots:
         if kind not in makers:
             raise ConfigError(f"unknown shot detector {kind!r}; valid: {sorted(makers)}")
         self._det = makers[kind]()
+        self.kind = kind
+        self._last: np.ndarray | None = None
         self.name = f"pyscenedetect-{scenedetect.__version__}:{kind}"
         self._n = 0
         self._times: deque[float] = deque(maxlen=4096)  # frame number -> time, for recent frames
@@ -77,14 +80,56 @@ class SceneDetectShots:
         if len(self._times) == self._times.maxlen:
             self._first += 1
         self._times.append(t)
+        self._last = frame_bgr
         cuts = self._det.process_frame(self._tc(self._n, self.rate), frame_bgr)
         self._n += 1
         return self._to_time(cuts)
+
+    def seam_state(self) -> tuple | None:
+        """What decides the cuts to come, relative to the last frame fed: the last frame's pixels, the
+        detector's buffered scores, and how long ago (capped at the minimum shot length) its last cut was.
+        Two detectors in equal states find the same cuts in the same frames from here on. None when this
+        PySceneDetect's detector keeps its state in a form this does not know (then nothing is stitched)."""
+        if self._n == 0 or self._last is None:
+            return None
+        last = self._n - 1
+        det = self._det
+        try:
+            if self.kind == "adaptive":
+                scores = tuple(score for _tc, score in det._buffer)  # type: ignore[attr-defined]
+                cap = int(det.min_scene_len) + det.window_width + 1  # type: ignore[attr-defined]
+                state: tuple = (scores, _since(last, det._last_cut, cap))  # type: ignore[attr-defined]
+            elif self.kind == "hash":
+                state = (_since(last, det._last_scene_cut, int(det._min_scene_len)),)  # type: ignore[attr-defined]
+            else:
+                state = _flash_state(last, det._flash_filter)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            return None
+        return (self.kind, zlib.crc32(np.ascontiguousarray(self._last).data), state)
 
     def flush(self) -> list[float]:
         if self._n == 0:
             return []
         return self._to_time(self._det.post_process(self._tc(self._n - 1, self.rate)))
+
+
+def _since(last: int, tc: object, cap: int) -> int | None:
+    """Frames from the timecode ``tc`` to frame ``last``, capped at ``cap`` (farther back never matters)."""
+    if tc is None:
+        return None
+    return min(cap, last - int(tc.frame_num))  # type: ignore[attr-defined]
+
+
+def _flash_state(last: int, flt: object) -> tuple:
+    """PySceneDetect's FlashFilter (the content detector's minimum shot length), relative to frame ``last``."""
+    cap = int(flt._filter_length)  # type: ignore[attr-defined]
+    if flt._filter_secs is not None:  # type: ignore[attr-defined]
+        raise TypeError("a filter length in seconds")
+    above = flt._last_above  # type: ignore[attr-defined]
+    merge = None
+    if flt._merge_triggered:  # type: ignore[attr-defined]
+        merge = _since(int(above.frame_num), flt._merge_start, cap)  # type: ignore[attr-defined]
+    return (_since(last, above, cap), flt._merge_enabled, merge)  # type: ignore[attr-defined]
 
 
 SHOT_DETECTORS = ("adaptive", "content", "hash")

@@ -14,7 +14,7 @@ import numpy as np
 from memindex.errors import MemIndexError
 from memindex.ingest.records import UtteranceRec
 
-__all__ = ["SpeechRecords", "SpeakerRecords", "SpeechStage", "speaker_stage"]
+__all__ = ["SpeechRecords", "SpeakerRecords", "SpeakerTurns", "SpeechStage", "speaker_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +31,20 @@ class SpeakerRecords:
 
 
 @dataclass
+class SpeakerTurns:
+    """A speech part's voices before they are clustered across the video: (audio chunk index, turn)."""
+
+    name: str
+    turns: list[tuple[int, Any]]
+    seconds: float
+
+
+@dataclass
 class SpeechRecords:
     utterances: list[UtteranceRec]
     vectors: np.ndarray | None  # one per utterance with text, in order
     asr: Any  # Outcome
-    speakers: SpeakerRecords | Any | None = None  # the voices, a failed Outcome, or None (speakers off)
+    speakers: SpeakerRecords | SpeakerTurns | Any | None = None  # the voices, a failed Outcome, or None (off)
 
 
 class SpeechStage:
@@ -64,6 +73,24 @@ class SpeechStage:
         done = Outcome("asr", "done", asr.name[:256], speech_detail(utts), time.perf_counter() - t0)
         return SpeechRecords(utts, vectors, done, speakers)
 
+    def produce_part(self, job: Any, part: Any) -> SpeechRecords:
+        """The utterances and speaker turns of a part's audio chunks; the driver stitches the parts
+        (``ingest/chunks.py``): it clusters the voices of all of them and embeds the text."""
+        from memindex.ingest.work import Outcome
+
+        cfg = job.config
+        t0 = time.perf_counter()
+        speakers = speaker_stage(cfg.speakers, job.models)
+        try:
+            asr, utts, speakers = _transcribe(job, speakers, part)
+        except MemIndexError as exc:
+            failed = Outcome("asr", "failed", cfg.asr.model, str(exc))
+            return SpeechRecords([], None, failed, speakers if isinstance(speakers, Outcome) else None)
+        if speakers is not None and not isinstance(speakers, Outcome):
+            turns = [(part.first_chunk + i, turn) for i, turn in speakers.turns]
+            speakers = SpeakerTurns(speakers.diarizer.name, turns, speakers.seconds)
+        return SpeechRecords(utts, None, Outcome("asr", "done", asr.name[:256], "", time.perf_counter() - t0), speakers)
+
     def write_files(self, media: Any, video_id: str, rec: SpeechRecords) -> None:
         """Speech has no files."""
 
@@ -89,14 +116,21 @@ class SpeechStage:
         record_outcome(txn, video_id, rec.asr)
 
 
-def _transcribe(job: Any, speakers: Any) -> tuple[Any, list[UtteranceRec], Any]:
+def _transcribe(job: Any, speakers: Any, part: Any = None) -> tuple[Any, list[UtteranceRec], Any]:
+    """ASR and the diarizer over the audio chunks (a part's: chunks ``[first_chunk, last_chunk)``, found by
+    reading the audio from the start, so every part cuts the audio where one pass does)."""
     from memindex.ingest.asr import transcriber_for
     from memindex.ingest.audio import audio_chunks
 
     cfg = job.config.asr
     asr = job.models.load("asr", cfg, lambda: transcriber_for(cfg))
     utts: list[UtteranceRec] = []
-    for chunk in audio_chunks(job.info.path, chunk_seconds=cfg.chunk_seconds):
+    first, last = (0, None) if part is None else (part.first_chunk, part.last_chunk)
+    for i, chunk in enumerate(audio_chunks(job.info.path, chunk_seconds=cfg.chunk_seconds)):
+        if last is not None and i >= last:
+            break
+        if i < first:
+            continue
         utts.extend(asr.transcribe(chunk))
         speakers = _feed(job, speakers, chunk)
     return asr, utts, speakers

@@ -12,6 +12,9 @@ options, and where it runs:
   rows of this and earlier videos (speaker and entity matching across videos, the hierarchy built from
   committed rows) and run in the order listed.
 
+A video longer than ``IngestConfig.chunk_seconds`` has its worker stages split into time chunks that run as
+separate tasks and are stitched exactly on the driver (``ingest/chunks.py``; a stage's ``produce_part``).
+
 Adding a stage is one module (a class with ``produce``/``write_files``/``commit`` for a worker stage, ``run``
 for a store stage) and one entry below. The stages' options are saved with every video (``stage_runs`` row
 ``pipeline``), next to each stage's own model string.

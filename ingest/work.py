@@ -25,6 +25,7 @@ from memindex.encoders import Encoders
 from memindex.encoders.base import FrameEmbedder, TextEmbedder
 from memindex.errors import MemIndexError, StageError, StoreError
 from memindex.ingest import stages
+from memindex.ingest.chunks import Part
 from memindex.ingest.config import IngestConfig
 from memindex.ingest.decode import VideoInfo
 from memindex.progress import ProgressCallback, ProgressEvent
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class VideoTask:
     """What a worker needs for one video: its file (read access only), what the driver probed, the configs,
-    and the worker stages whose records are committed already (a resumed ingest skips them)."""
+    and the worker stages whose records are committed already (a resumed ingest skips them), or the one
+    part of a stage it analyzes when the video is split into time chunks."""
 
     seq: int
     path: str
@@ -57,6 +59,7 @@ class VideoTask:
     config: IngestConfig
     store_config: StoreConfig
     skip: frozenset[str] = frozenset()
+    part: Part | None = None  # one time chunk of one stage (``ingest/chunks.py``); None: the whole video
 
 
 @dataclass(frozen=True)
@@ -197,12 +200,19 @@ def analyze(task: VideoTask, models: Models | None = None, progress: ProgressCal
 
     t0 = time.perf_counter()
     job = Job(task, models or process_models(task.store_config), progress or (lambda _e: None))
-    job.models.text()  # loaded once here, before two lanes want it
+    # Loaded once here, before two lanes want it; also for a part, since loading it sets the process's torch
+    # threads, and the thread count can show in the last bits of other models' vectors (voice embeddings).
+    job.models.text()
+    out = VideoRecords(task.seq, task.video_id)
+    if task.part is not None:  # one part of one stage: no lanes
+        spec = next(s for s in stages.worker_stages() if s.name == task.part.stage)
+        out.records[spec.name] = spec.load()().produce_part(job, task.part)
+        out.seconds = time.perf_counter() - t0
+        return out
     lanes: dict[str, list[stages.StageSpec]] = {}
     for spec in stages.worker_stages():
         if spec.name not in task.skip:
             lanes.setdefault(spec.lane, []).append(spec)
-    out = VideoRecords(task.seq, task.video_id)
     if not lanes:
         return out
     first, *others = lanes.values()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import memindex
-from memindex.ingest.config import AsrConfig, IngestConfig
+from memindex.ingest.config import AsrConfig, IngestConfig, KeyframeConfig, OcrConfig
 from memindex.ingest.executors import ray_reachable
 from tests.media import Scene, make_video
 from tests.snapshot import snapshot
@@ -72,6 +72,22 @@ def test_every_executor_gives_the_same_index_on_generated_videos(tmp_path: Path,
     for name in ("local", "ray"):
         assert runs[name][0] == report, name
         assert runs[name][1] == snap, f"{name} gives another index than inline"
+
+
+def test_every_executor_gives_the_one_pass_index_in_time_chunks(tmp_path: Path, ray_head: str, light_config) -> None:
+    """A 45-s video in 15-s chunks (parts on 2 local workers, on Ray, inline) and in one pass: one index."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    scenes = [Scene(7, 20), Scene(8, 60, "FIRST SEAM"), Scene(9.5, 100), Scene(5.5, 140, "AT THE SEAM"), Scene(15, 10)]
+    make_video(folder / "long.mp4", scenes, size=(320, 180))
+    cfg = {"asr": AsrConfig(enabled=False), "keyframes": KeyframeConfig(max_gap=4.0), "ocr": OcrConfig(budget=None)}
+    with memindex.open(tmp_path / "one_pass", config=light_config) as index:
+        assert index.ingest([folder], config=IngestConfig(**cfg, chunk_seconds=0)).ok  # type: ignore[arg-type]
+        one_pass = snapshot(index.store)
+    runs = _runs(tmp_path, folder, IngestConfig(**cfg, chunk_seconds=15.0), light_config)  # type: ignore[arg-type]
+    for name, (report, snap) in runs.items():
+        assert report["ingested"] and not report["failed"], (name, report)
+        assert snap == one_pass, f"{name} in time chunks gives another index than one pass"
 
 
 @pytest.mark.slow
