@@ -70,9 +70,9 @@ def margins(cfg: Any) -> tuple[float, float]:
 
 def visual_parts(duration: float, chunk_seconds: float) -> list[Part]:
     """The frames parts of a video (one part: not split)."""
-    if chunk_seconds <= 0 or duration <= chunk_seconds:
+    if chunk_seconds <= 0 or duration <= chunk_seconds * 1.05:
         return [Part("frames", 0, 1, 0.0, None)]
-    count = math.ceil(duration / chunk_seconds - 1e-9)
+    count = max(1, math.ceil(duration / chunk_seconds - 0.05))  # a remainder under 5% joins the last part
     return [
         Part("frames", k, count, k * chunk_seconds, None if k == count - 1 else (k + 1) * chunk_seconds)
         for k in range(count)

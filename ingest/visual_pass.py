@@ -240,10 +240,12 @@ def run_visual_pass(
                 last_report = t
         if part.last:
             _finish(p, detector, t)
-        elif crossings:
-            raise MediaError(
-                f"the video stream ends at {t:.1f}s of {info.duration:.1f}s (truncated file?)", path=info.path, t=t
-            )
+        elif crossings:  # the stream ends before this part's end: its seams cannot be checked (one pass instead)
+            seams.tail = None
+    except MediaError:
+        if part.first or t > 0.0:
+            raise
+        seams.head = None  # nothing to decode from the part's start: the stream ends before it (one pass instead)
     finally:
         if worker is not None:
             p.result.ocr.extend(worker.finish(p.result.decoded_until or None))

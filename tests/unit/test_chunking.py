@@ -122,6 +122,7 @@ def test_keyframes_of_a_long_shot_do_not_depend_on_where_the_pass_started() -> N
 def test_plans() -> None:
     assert [(p.start, p.end) for p in chunks.visual_parts(25.0, 10.0)] == [(0, 10), (10, 20), (20, None)]
     assert len(chunks.visual_parts(600.0, 600.0)) == 1 and len(chunks.visual_parts(5000.0, 0)) == 1
+    assert [p.end for p in chunks.visual_parts(720.02, 240.0)] == [240.0, 480.0, None]  # no part past the stream
     fixed = IngestConfig(asr=AsrConfig(language="en"))
     parts = chunks.speech_parts(1300.0, 600.0, fixed)  # audio chunks of 300 s, two to a part
     assert [(p.first_chunk, p.last_chunk) for p in parts] == [(0, 2), (2, 4), (4, None)]
