@@ -4,7 +4,7 @@ whole pipeline, and peak memory, each measured in its own process so peaks don't
     python benchmarks/ingest.py [VIDEO] [--clip-seconds 120]
     python benchmarks/ingest.py --executors inline local ray [--workers 2] [VIDEO...]
     python benchmarks/ingest.py --write [--docs 5000]
-    python benchmarks/ingest.py --long 60 [--chunk-seconds 600] [--workers 2] [--light]
+    python benchmarks/ingest.py --long 60 [--executors inline local] [--workers 2] [--keep DIR] [--light]
 
 Default VIDEO: ../shared/media/video/bbb_narrated.mp4. Besides the full video, the whole pipeline also runs
 on its first ``--clip-seconds`` (remuxed, no re-encode), so the peak-memory ratio long/short shows whether
@@ -15,9 +15,12 @@ stage profile of the inline run (``stage_runs.seconds``) and whether every execu
 docs per second through the write path: the speech group's commit (utterances, words, docs with vectors)
 as ORM objects (how commits were written before issue 10) and as the multi-row inserts of ``memindex.ingest.commit``.
 ``--long MINUTES`` builds a video of that length from VIDEO laid end to end (remuxed, no re-encode) and ingests
-it with ``--executor local --workers N``, time chunks on (``--chunk-seconds``) and off, each in its own process:
-x real time, CPU seconds (driver and workers), peak memory, and whether both gave the same index; then the
-same for a 10-minute one, for the peak-memory ratio 60/10. ``--light`` turns ASR off (frames only).
+it with each of ``--executors`` (default inline and local; ``--workers N``; the default config, so a long
+video runs in time chunks where the executor runs tasks at once; ``--chunk-seconds`` overrides), each in its
+own process: x real time, CPU seconds (driver and local workers), peak memory, the stage profile, and whether
+every executor gave the same index; then, when inline is among them, inline on a 10-minute one, for the peak-memory
+ratio 60/10. ``--keep DIR`` keeps videos and stores there, so a Ray run inside its namespace is compared with the
+others. ``--light`` turns ASR off (frames only).
 Results are ratios from one run on one machine.
 """
 
@@ -205,57 +208,89 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_long(video: str, store: str, workers: int, chunk_seconds: float, light: bool) -> dict:
-    """One local-executor ingest of ``video``: wall, CPU and peak memory (driver; largest worker)."""
+def run_long(video: str, store: str, executor: str, workers: int, chunk_seconds: float | None, light: bool) -> dict:
+    """One ingest of ``video`` with ``executor``: wall, CPU and peak memory (driver; largest local worker).
+    ``chunk_seconds`` None: the default config's."""
     import memindex
     from memindex.ingest.config import AsrConfig, IngestConfig
     from memindex.ingest.decode import probe
 
-    cfg = IngestConfig(chunk_seconds=chunk_seconds, asr=AsrConfig(enabled=not light))
+    cfg = IngestConfig(asr=AsrConfig(enabled=not light))
+    if chunk_seconds is not None:
+        cfg = IngestConfig(chunk_seconds=chunk_seconds, asr=AsrConfig(enabled=not light))
+    options = {"local": {"workers": workers}, "ray": {"address": os.environ.get("MEMINDEX_RAY_ADDRESS", "")}}
     length = probe(video).duration
+    load0 = open("/proc/loadavg").read().split()[:3]
     t0, c0 = time.perf_counter(), _cpu_s()
     with memindex.open(store) as index:
-        report = index.ingest([video], config=cfg, workers=workers)
+        report = index.ingest([video], config=cfg, executor=executor, **options.get(executor, {}))
     wall = time.perf_counter() - t0
     assert report.ok, report.to_dict()
     return {
+        "executor": executor,
         "video_s": round(length, 1),
-        "chunk_s": chunk_seconds,
+        "chunk_s": cfg.chunk_seconds,
         "wall_s": round(wall, 1),
         "rtf": round(length / wall, 2),
-        "cpu_s": round(_cpu_s() - c0, 1),
+        "cpu_s": round(_cpu_s() - c0, 1),  # driver and local workers (Ray's workers are not its children)
         "driver_mb": round(_peak_mb()),
         "worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
-        "load": open("/proc/loadavg").read().split()[:3],
+        "load_start": load0,
+        "load_end": open("/proc/loadavg").read().split()[:3],
+        "stages": stage_profile(store),
     }
 
 
-def long_videos(video: str, minutes: float, chunk_seconds: float, workers: int, light: bool) -> None:
+def long_videos(
+    video: str,
+    minutes: float,
+    chunk_seconds: float | None,
+    workers: int,
+    light: bool,
+    executors: list[str],
+    keep: str | None,
+) -> None:
+    """``video`` laid end to end to ``minutes``, ingested by each executor in its own process, then a 10-minute
+    one inline (when inline is among them): x real time, CPU, peak memory, the stage profile, the peak-memory ratio
+    long/10 min and whether every executor gave the first one's index. ``keep``: a folder to keep the videos
+    and stores in (a later run with other executors, e.g. Ray inside its namespace, is compared with them)."""
     with tempfile.TemporaryDirectory() as tmp:
-        rows, stores = [], []
-        for length, chunk in ((minutes, 0.0), (minutes, chunk_seconds), (10.0, chunk_seconds)):
-            long = make_long(video, length, Path(tmp) / f"long_{length:g}.mp4")
-            store = str(Path(tmp) / f"store_{length:g}_{chunk:g}")
-            cmd = [sys.executable, __file__, "--child-long", long, store, str(workers), str(chunk), str(int(light))]
+        base = Path(keep or tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        runs = [(minutes, name) for name in executors] + ([(10.0, "inline")] if "inline" in executors else [])
+        rows = []
+        for length, name in runs:
+            long = base / f"long_{length:g}.mp4"
+            if not long.exists():
+                make_long(video, length, long)
+            store = base / f"store_{length:g}_{name}"
+            if store.exists():
+                raise SystemExit(f"{store} exists: remove it or give another --keep folder")
+            chunk = "default" if chunk_seconds is None else str(chunk_seconds)
+            cmd = [sys.executable, __file__, "--child-long", str(long), str(store), name, str(workers), chunk]
+            cmd += ["--light"] if light else []
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
             if out.returncode:
-                raise SystemExit(f"{length} min, chunks {chunk} s failed:\n{out.stderr[-3000:]}")
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            stores.append(store)
+                raise SystemExit(f"{length:g} min, {name} failed:\n{out.stderr[-3000:]}")
+            rows.append({"minutes": length, **json.loads(out.stdout.strip().splitlines()[-1])})
             print(json.dumps(rows[-1]), flush=True)
-        same = same_index(stores[:2])[1]
-    whole, split, short = rows
-    head = f"{'run':24s} {'video s':>8s} {'wall s':>8s} {'x real time':>12s} {'CPU s':>8s}"
-    print(f"{head} {'driver MB':>10s} {'worker MB':>10s} load")
-    for name, r in (("one task per stage", whole), ("time chunks", split), ("10 min, time chunks", short)):
+        stores = sorted(str(p) for p in base.glob(f"store_{minutes:g}_*"))
+        same = dict(zip(stores, same_index(stores), strict=True))
+    head = f"{'run':22s} {'video s':>8s} {'chunk s':>8s} {'wall s':>8s} {'x real time':>12s} {'CPU s':>8s}"
+    print(f"{head} {'driver MB':>10s} {'worker MB':>10s} load (start; end)")
+    for r in rows:
+        name = f"{r['minutes']:g} min, {r['executor']}"
         print(
-            f"{name:24s} {r['video_s']:8.1f} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['cpu_s']:8.1f} "
-            f"{r['driver_mb']:10d} {r['worker_mb']:10d} {' '.join(r['load'])}"
+            f"{name:22s} {r['video_s']:8.1f} {r['chunk_s']:8g} {r['wall_s']:8.1f} {r['rtf']:12.2f} {r['cpu_s']:8.1f} "
+            f"{r['driver_mb']:10d} {r['worker_mb']:10d} {' '.join(r['load_start'])}; {' '.join(r['load_end'])}"
         )
-    wall, cpu = split["wall_s"] / whole["wall_s"], split["cpu_s"] / whole["cpu_s"]
-    print(f"time chunks / one task: wall {wall:.2f}x, CPU {cpu:.2f}x")
-    peak = max(split["driver_mb"], split["worker_mb"]) / max(short["driver_mb"], short["worker_mb"])
-    print(f"peak memory {minutes:g} min / 10 min (time chunks): {peak:.2f}x; same index chunked and not: {same}")
+    for r in rows:
+        print(f"stage seconds, {r['minutes']:g} min, {r['executor']}: {json.dumps(r['stages'])}")
+    if "inline" in executors:
+        long_run, short = rows[executors.index("inline")], rows[-1]
+        peak = max(long_run["driver_mb"], long_run["worker_mb"]) / max(short["driver_mb"], short["worker_mb"])
+        print(f"peak memory {minutes:g} min / 10 min (inline): {peak:.2f}x")
+    print(f"same index as {stores[0]}: " + ", ".join(f"{Path(k).name} {v}" for k, v in same.items()))
 
 
 def stage_profile(store: str) -> dict[str, float]:
@@ -419,16 +454,19 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=5000)
     ap.add_argument("--words", type=int, default=10)
     ap.add_argument("--long", type=float, metavar="MINUTES")
-    ap.add_argument("--chunk-seconds", type=float, default=600.0)
+    ap.add_argument("--chunk-seconds", type=float, default=None)
     ap.add_argument("--light", action="store_true")
-    ap.add_argument("--child-long", nargs=5, metavar=("VIDEO", "STORE", "WORKERS", "CHUNK", "LIGHT"))
+    ap.add_argument("--keep", metavar="DIR")
+    ap.add_argument("--child-long", nargs=5, metavar=("VIDEO", "STORE", "EXECUTOR", "WORKERS", "CHUNK"))
     args = ap.parse_args()
     if args.child_long:
-        video, store, workers, chunk, light = args.child_long
-        print(json.dumps(run_long(video, store, int(workers), float(chunk), light == "1")))
+        video, store, name, workers, chunk = args.child_long
+        seconds = None if chunk == "default" else float(chunk)
+        print(json.dumps(run_long(video, store, name, int(workers), seconds, args.light)))
         return
     if args.long:
-        long_videos(args.video[0], args.long, args.chunk_seconds, args.workers, args.light)
+        names = args.executors or ["inline", "local"]
+        long_videos(args.video[0], args.long, args.chunk_seconds, args.workers, args.light, names, args.keep)
         return
     if args.child:
         print(json.dumps(run_one(*args.child)))

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 class Executor(Protocol):
     name: str
     slots: int  # how many tasks the driver keeps submitted ahead of its commits
+    concurrency: int  # how many tasks run at once: a long video is split into time chunks only when > 1
 
     def submit(self, task: VideoTask) -> None: ...
 
@@ -102,6 +103,7 @@ class InlineExecutor:
 
     name = "inline"
     slots = 1
+    concurrency = 1  # one task at a time: a video's stages keep their lanes in one pass, never split
 
     def __init__(self, settings: ExecutorSettings, models: Models, progress: ProgressCallback) -> None:
         self.models, self.progress = models, progress
@@ -158,6 +160,7 @@ class LocalExecutor:
     def __init__(self, settings: ExecutorSettings, models: Models, progress: ProgressCallback) -> None:
         self.workers = settings.workers or available_cores()
         self.slots = 2 * self.workers
+        self.concurrency = self.workers
         self.retries = settings.retries
         self.progress = progress
         self._lock = threading.Condition()
@@ -338,7 +341,8 @@ class RayExecutor:
         if self._owner:
             _ray_init(ray, settings.address)
         self._remote = ray.remote(num_cpus=1, max_retries=settings.retries, retry_exceptions=False)(_ray_task)
-        self.slots = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self.concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.slots = max(2, 2 * self.concurrency)
         self._events = Queue(actor_options={"num_cpus": 0})
         self._stop = threading.Event()
         self._relay = _Relay(self._next_event, progress)

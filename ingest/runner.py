@@ -179,9 +179,13 @@ class Runner:
         self._flight.append(_InFlight(entry, task, held, tasks))
 
     def _split(self, task: VideoTask) -> list[VideoTask]:
-        """The video's tasks: one, or the parts of its split stages plus one task for the others."""
+        """The video's tasks: one, or the parts of its split stages plus one task for the others. Only an
+        executor that runs tasks at once gets parts: run one after another, they would only lose the lanes
+        a single task runs side by side (and add the pre-roll decoding at every seam)."""
         info, skip = task.info, set(task.skip)
         seconds = self.cfg.chunk_seconds
+        if self.executor.concurrency < 2:
+            return [task]
         parts = []
         if "frames" not in skip:
             parts += chunks.visual_parts(info.duration, seconds)

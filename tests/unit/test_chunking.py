@@ -43,8 +43,11 @@ def seam_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _ingest(store: Path, video: Path, cfg: IngestConfig, light_config: object) -> dict:
+    """One pass inline when ``cfg`` does not split; in time chunks on 2 local workers when it does (an
+    executor that runs one task at a time never splits: ``test_inline_never_splits``)."""
+    workers = {"executor": "local", "workers": 2} if cfg.chunk_seconds else {}
     with memindex.open(store, config=light_config) as index:  # type: ignore[arg-type]
-        report = index.ingest([video], config=cfg)
+        report = index.ingest([video], config=cfg, **workers)  # type: ignore[arg-type]
         assert report.ok and len(report.ingested) == 1, report.to_dict()
         return snapshot(index.store)
 
@@ -119,6 +122,27 @@ def test_keyframes_of_a_long_shot_do_not_depend_on_where_the_pass_started() -> N
     assert len(chosen["one"]) >= 7  # one every grid step, not only the shot's middle
 
 
+def test_inline_never_splits(tmp_path: Path, seam_video: Path, light_config, monkeypatch) -> None:
+    """Inline runs one task at a time: parts would run one after another and lose the lanes, so a long video
+    is one task there whatever ``chunk_seconds`` says; local workers get the parts."""
+    from memindex.ingest import runner
+
+    seen: list[tuple[str, int]] = []
+    split = runner.Runner._split
+
+    def spy(self, task):  # type: ignore[no-untyped-def]
+        out = split(self, task)
+        seen.append((self.executor.name, len(out)))
+        return out
+
+    monkeypatch.setattr(runner.Runner, "_split", spy)
+    _ingest(tmp_path / "inline", seam_video, _config(0.0), light_config)
+    with memindex.open(tmp_path / "inline2", config=light_config) as index:
+        assert index.ingest([seam_video], config=_config(SEAMS)).ok
+    _ingest(tmp_path / "local", seam_video, _config(SEAMS), light_config)
+    assert seen[:2] == [("inline", 1), ("inline", 1)] and seen[2][0] == "local" and seen[2][1] > 4, seen
+
+
 def test_plans() -> None:
     assert [(p.start, p.end) for p in chunks.visual_parts(25.0, 10.0)] == [(0, 10), (10, 20), (20, None)]
     assert len(chunks.visual_parts(600.0, 600.0)) == 1 and len(chunks.visual_parts(5000.0, 0)) == 1
@@ -149,8 +173,9 @@ def test_chunked_ingest_of_a_real_video_is_the_one_pass_index(tmp_path: Path, sh
     runs = {}
     for name, seconds in (("whole", 0.0), ("split", 120.0)):
         cfg = IngestConfig(asr=AsrConfig(language="en"), chunk_seconds=seconds)
+        workers = {"executor": "local", "workers": 2} if seconds else {}
         with caplog.at_level(logging.WARNING, logger="memindex.ingest.runner"), memindex.open(tmp_path / name) as index:
-            report = index.ingest([video], config=cfg)
+            report = index.ingest([video], config=cfg, **workers)  # type: ignore[arg-type]
             assert report.ok, report.to_dict()
             runs[name] = snapshot(index.store)
     assert not [r for r in caplog.records if "not exact" in r.getMessage()], "a seam fell back to one pass"
