@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import select
 
 from memindex.catalog.models import Frame, FrameCaption, OcrLine, Segment, Utterance
+from memindex.config import secret_field
 from memindex.errors import ConfigError, MemIndexError, MissingDependencyError, NotFoundError, StageError
 from memindex.ingest.store_records import CaptionInputs, CaptionRecords, Keyframe, OcrRow, UtteranceRow
 from memindex.ingest.stored import ingest_key, read_images
@@ -55,14 +55,14 @@ class Captioner(Protocol):
 
 @dataclass(frozen=True)
 class CaptionerConfig:
-    """``model``: the served model name (``openai``; default ``MEMINDEX_CAPTION_MODEL`` or
-    ``MEMINDEX_LLM_MODEL``) or the checkpoint folder (``transformers``). ``base_url``/``api_key`` default to
-    ``MEMINDEX_CAPTION_BASE_URL``/``_API_KEY``, then ``MEMINDEX_LLM_*``."""
+    """``model``: the served model name (``openai``) or the checkpoint folder (``transformers``);
+    ``base_url``: the ``openai`` endpoint; ``api_key``: its key, a secret (never saved). The library reads no
+    environment: the CLI and server fill unset ones from ``MEMINDEX_CAPTION_*``, then ``MEMINDEX_LLM_*``."""
 
     name: str = "none"
     model: str | None = None
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = secret_field()
     timeout: float = 60.0
     max_retries: int = 2
     max_tokens: int = 96
@@ -109,16 +109,14 @@ class OpenAICaptioner:
 
 
 def _llm_config(cfg: CaptionerConfig) -> LLMConfig:
-    env = os.environ.get
-    base = cfg.base_url or env("MEMINDEX_CAPTION_BASE_URL") or env("MEMINDEX_LLM_BASE_URL")
-    model = cfg.model or env("MEMINDEX_CAPTION_MODEL") or env("MEMINDEX_LLM_MODEL")
-    if not base or not model:
+    if not cfg.base_url or not cfg.model:
         raise ConfigError(
-            "captioner 'openai' needs a base URL and a model (config, or the environment "
-            "MEMINDEX_CAPTION_BASE_URL / MEMINDEX_CAPTION_MODEL or MEMINDEX_LLM_*)"
+            "captioner 'openai' needs a base URL and a model: CaptionerConfig(base_url=..., model=...) (the CLI "
+            "and server take them from MEMINDEX_CAPTION_BASE_URL / MEMINDEX_CAPTION_MODEL or MEMINDEX_LLM_*)"
         )
-    key = cfg.api_key or env("MEMINDEX_CAPTION_API_KEY") or env("MEMINDEX_LLM_API_KEY") or env("OPENAI_API_KEY")
-    return LLMConfig(base_url=base, model=model, api_key=key, timeout=cfg.timeout, max_retries=cfg.max_retries)
+    return LLMConfig(
+        base_url=cfg.base_url, model=cfg.model, api_key=cfg.api_key, timeout=cfg.timeout, max_retries=cfg.max_retries
+    )
 
 
 class TransformersCaptioner:

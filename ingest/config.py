@@ -9,6 +9,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from memindex.config import public_dict
 from memindex.errors import ConfigError
 from memindex.ingest.asr_guards import GuardConfig
 from memindex.ingest.captioners import CaptionerConfig
@@ -85,8 +86,9 @@ class IngestConfig:
     speakers: DiarizeConfig = field(default_factory=DiarizeConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     # Videos longer than this are analyzed in time chunks on the executor's workers at once and stitched
-    # exactly (``ingest/chunks.py``); 0: never. It decides how the work is split, never what is indexed,
-    # so it is no stage's option.
+    # exactly (``ingest/chunks.py``) when the executor runs several tasks at once (``local`` with 2+ workers,
+    # ``ray`` with 2+ CPUs; ``inline`` never splits); 0: never. It decides how the work is split, never what
+    # is indexed, so it is no stage's option.
     chunk_seconds: float = 600.0
 
     def __post_init__(self) -> None:
@@ -96,7 +98,8 @@ class IngestConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every option but the secrets (API keys): what may be saved or shown."""
+        return dict(public_dict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IngestConfig:

@@ -48,13 +48,15 @@ SENTENCES = {"shot": 1, "event": 2, "chapter": 4, "video": 6}
 
 @dataclass(frozen=True)
 class SummaryConfig:
-    """``summariser``: ``auto`` (the LLM when ``MEMINDEX_LLM_BASE_URL`` is set, else extractive),
-    ``extractive``, ``llm`` (required: fails without an endpoint) or ``none``."""
+    """``summariser``: ``auto`` (the LLM when ``llm`` is set, else extractive), ``extractive``, ``llm``
+    (required: fails without ``llm``) or ``none``. ``llm``: the endpoint (the CLI and server set it from
+    ``MEMINDEX_LLM_*``; its key is never saved)."""
 
     summariser: str = "auto"
     phrases: int = 6
     max_input_chars: int = 6000
     max_tokens: int = 220
+    llm: LLMConfig | None = None
 
 
 @dataclass
@@ -145,12 +147,14 @@ def make_summariser(cfg: SummaryConfig) -> Summariser | None:
         return extractive
     if cfg.summariser not in ("auto", "llm"):
         raise ConfigError(f"unknown summariser {cfg.summariser!r}; valid names: auto, extractive, llm, none")
-    llm = LLMConfig.from_env()
-    if llm is None:
+    if cfg.llm is None:
         if cfg.summariser == "llm":
-            raise ConfigError("summariser 'llm' needs MEMINDEX_LLM_BASE_URL and MEMINDEX_LLM_MODEL")
+            raise ConfigError(
+                "summariser 'llm' needs an endpoint: SummaryConfig(llm=LLMConfig(base_url=..., model=...)) "
+                "(the CLI: MEMINDEX_LLM_BASE_URL and MEMINDEX_LLM_MODEL)"
+            )
         return extractive
-    return LLMSummariser(llm, extractive, max_input_chars=cfg.max_input_chars, max_tokens=cfg.max_tokens)
+    return LLMSummariser(cfg.llm, extractive, max_input_chars=cfg.max_input_chars, max_tokens=cfg.max_tokens)
 
 
 def describe(rows: VideoRows, levels: Levels, summariser: Summariser | None) -> dict[str, list[SegmentText]]:

@@ -82,12 +82,13 @@ class SemanticConfig:
     and a face entity's centroid) are one person."""
 
     enabled: bool = True
-    facts: str = "auto"  # auto (LLM when MEMINDEX_LLM_BASE_URL is set, else patterns) | patterns | llm | none
+    facts: str = "auto"  # auto (the LLM when `llm` is set, else patterns) | patterns | llm | none
     name_similarity: float = 0.9
     fact_similarity: float = 0.85
     min_mentions: int = 2
     faces: bool = True  # face entities from keyframes (memindex[faces]); skipped, with a warning, without it
     face_threshold: float = 0.6
+    llm: LLMConfig | None = None  # the facts endpoint (the CLI and server: MEMINDEX_LLM_*; its key never saved)
 
 
 def _names(rows) -> list[Evidence]:  # type: ignore[no-untyped-def]
@@ -322,7 +323,7 @@ def _faces(
 def _facts(rows, cfg: SemanticConfig):  # type: ignore[no-untyped-def]
     if cfg.facts == "none":
         return [], None
-    llm = LLMConfig.from_env() if cfg.facts in ("auto", "llm") else None
+    llm = cfg.llm if cfg.facts in ("auto", "llm") else None
     if llm is not None:
         try:
             return pattern_facts(rows) + _llm_facts(rows, llm), f"llm:{llm.model}"

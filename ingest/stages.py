@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from memindex.config import public_dict
 
 __all__ = ["StageSpec", "PIPELINE", "worker_stages", "store_stages", "stage_options", "options_json"]
 
@@ -107,10 +109,11 @@ def store_stages() -> tuple[StageSpec, ...]:
 
 
 def stage_options(cfg: Any) -> dict[str, dict[str, Any]]:
-    """Each stage's options by stage name: ``{"frames": {"decode": {...}, "shots": {...}}, ...}``."""
-    return {s.name: {field: asdict(getattr(cfg, field)) for field in s.options} for s in PIPELINE}
+    """Each stage's options by stage name: ``{"frames": {"decode": {...}, "shots": {...}}, ...}``; endpoints
+    are options, their keys are not (``memindex.config.public_dict``)."""
+    return {s.name: {field: public_dict(getattr(cfg, field)) for field in s.options} for s in PIPELINE}
 
 
 def options_json(cfg: Any) -> str:
-    """``stage_options`` as canonical JSON: the same config always gives the same text."""
+    """``stage_options`` as canonical JSON: the same config always gives the same text, whatever its keys."""
     return json.dumps(stage_options(cfg), sort_keys=True, separators=(",", ":"), default=str)

@@ -84,8 +84,8 @@ class MemoryIndex:
         """Run the retrieval agent (``memindex.agents`` entry point ``agent``); returns its Answer
         (``.to_dict()``: answer, confidence, citations, evidence, trace, cost). The options are the ``ask``
         operation's (``memindex.operations``); ``budget`` (a ``memindex.query.agent.Budget``) replaces the
-        three limits, ``llm`` (an ``LLMConfig``, ``"env"`` or a chat client) makes the agent plan with an
-        LLM. None: the agent's default."""
+        three limits, ``llm`` (an ``LLMConfig`` or a chat client) makes the agent plan with an LLM. None: the
+        agent's default (the deterministic planner; the environment is not read)."""
         options = _given(max_steps, max_seconds, max_tokens, min_confidence, videos, budget, llm)
         return self._get_agent(agent).ask(question, **options)
 
@@ -244,6 +244,7 @@ class MemoryIndex:
         return check_store(self.store, repair=repair)
 
     def close(self) -> None:
+        self._searcher.close()
         self.store.close()
 
     def __enter__(self) -> MemoryIndex:
@@ -260,18 +261,20 @@ def open_index(
     config: StoreConfig | None = None,
     catalog_url: str | None = None,
     create: bool = True,
+    tier_token: str | None = None,
     token: str | None = None,
     timeout: float | None = None,
     transport: Any = None,
 ) -> Any:
-    """Open a store directory (created if missing), or a server by ``http(s)://`` URL (``token``: its bearer
-    token; ``timeout``: seconds per request; ``transport``: an ``httpx`` transport). Options that do not
-    apply to what ``path`` names are refused."""
+    """Open a store directory (created if missing; ``catalog_url``: a shared catalog, ``tier_token``: the
+    vector backend's token, never saved), or a server by ``http(s)://`` URL (``token``: its bearer token;
+    ``timeout``: seconds per request; ``transport``: an ``httpx`` transport). Options that do not apply to
+    what ``path`` names are refused. The environment is not read: the CLI passes what it sets."""
     target = str(path)
     client = _named(token=token, timeout=timeout, transport=transport)
     if target.startswith(("http://", "https://")):
-        if config is not None or catalog_url is not None or not create:
-            raise ConfigError("config, catalog_url and create are for a store directory, not a server URL")
+        if config is not None or catalog_url is not None or tier_token is not None or not create:
+            raise ConfigError("config, catalog_url, tier_token and create are for a store directory, not a server URL")
         try:
             from memindex.remote import RemoteIndex
         except ImportError as exc:
@@ -279,7 +282,10 @@ def open_index(
         return RemoteIndex(target, collection=collection, **client)
     if client:
         raise ConfigError(f"{sorted(client)} are for a server URL, not a store directory", path=target)
-    return MemoryIndex(Store(path, config=config, collection=collection, catalog_url=catalog_url, create=create))
+    store = Store(
+        path, config=config, collection=collection, catalog_url=catalog_url, create=create, tier_token=tier_token
+    )
+    return MemoryIndex(store)
 
 
 def _named(**values: Any) -> dict[str, Any]:

@@ -7,19 +7,17 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from memindex.cli_options import build_parser, operation_args
+from memindex.environment import Environment
 from memindex.errors import ConfigError, MemIndexError
-from memindex.remote import TOKEN_ENV
 
 __all__ = ["main", "build_parser", "Environment"]
 
 log = logging.getLogger("memindex.cli")
 FALLBACK_STORE = "memindex-store"
-STORE_ENV = "MEMINDEX_STORE"
 
 
 def _is_url(store: str) -> bool:
@@ -27,11 +25,25 @@ def _is_url(store: str) -> bool:
 
 
 def _open(args: argparse.Namespace, create: bool = False) -> Any:
+    """The store (with the catalog URL and tier token the environment sets) or the server it names."""
     import memindex
 
     if _is_url(args.store):
         return memindex.open(args.store, collection=args.collection, token=args.token)
-    return memindex.open(args.store, collection=args.collection, create=create)
+    return memindex.open(args.store, collection=args.collection, create=create, **args.env.store_options())
+
+
+def _config(args: argparse.Namespace, cfg: Any = None) -> dict[str, Any]:
+    """``config=`` for ingest, rebuild and backfill: ``cfg`` with what the environment sets (the LLM, the
+    captioner's endpoint); nothing when there is nothing to pass, or the store is a server (it has its own)."""
+    if not _is_url(args.store):
+        cfg = args.env.ingest_config(cfg)
+    return {} if cfg is None else {"config": cfg}
+
+
+def _llm(args: argparse.Namespace) -> dict[str, Any]:
+    """``llm=`` for the agent when the environment sets an endpoint (a server chooses its own)."""
+    return {"llm": args.env.llm} if args.env.llm is not None and not _is_url(args.store) else {}
 
 
 def _print_json(data: Any) -> None:
@@ -44,8 +56,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     options = _executor_options(args)
     index = _open(args, create=True)
-    if _config_asked(args):
-        options["config"] = _ingest_config(args)
+    options.update(_config(args, _ingest_config(args) if _config_asked(args) else None))
     with progress_display(enabled=not args.quiet and not args.json) as on_event:
         report = index.ingest(args.paths, progress=on_event, **options)
     stopped = getattr(report, "stopped", None)
@@ -140,7 +151,7 @@ def _hms(t: float) -> str:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     index = _open(args)
-    answer = index.ask(**operation_args(args))
+    answer = index.ask(**operation_args(args), **_llm(args))
     data = answer.to_dict() if hasattr(answer, "to_dict") else answer
     if args.json:
         _print_json(data)
@@ -159,7 +170,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from memindex.query.eval import run_cli
 
-    text, _ = run_cli(_open(args), args.dataset, max_steps=args.max_steps, as_json=args.json)
+    text, _ = run_cli(_open(args), args.dataset, max_steps=args.max_steps, as_json=args.json, **_llm(args))
     print(text)
     return 0
 
@@ -250,7 +261,7 @@ def cmd_transcript(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from memindex.doctor import diagnose, render
 
-    report = diagnose(args.store, args.collection)
+    report = diagnose(args.store, args.collection, **args.env.store_options())
     if args.json:
         _print_json(report)
     else:
@@ -312,17 +323,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    _print_json(_open(args).backfill(**operation_args(args)))
+    _print_json(_open(args).backfill(**operation_args(args), **_config(args)))
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from memindex.server import serve
 
-    options = {"config": _ingest_config(args)} if _config_asked(args) else {}
+    options = _config(args, _ingest_config(args) if _config_asked(args) else None)
     serve(
         args.store,
         token=None if args.token_file else args.token,  # --token-file wins over $MEMINDEX_TOKEN
+        environment=args.env,
         host=args.host,
         port=args.port,
         allow=args.allow or [],
@@ -336,7 +348,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    _print_json(_open(args).rebuild(**operation_args(args)))
+    _print_json(_open(args).rebuild(**operation_args(args), **_config(args)))
     return 0
 
 
@@ -375,27 +387,15 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-@dataclass(frozen=True)
-class Environment:
-    """What the environment configures, read once here at the app floor and passed down (the library
-    reads none of it): the store (``MEMINDEX_STORE``) and a server's bearer token (``MEMINDEX_TOKEN``)."""
-
-    store: str | None = None
-    token: str | None = None
-
-    @classmethod
-    def read(cls, environ: Mapping[str, str]) -> Environment:
-        return cls(store=environ.get(STORE_ENV) or None, token=environ.get(TOKEN_ENV, "").strip() or None)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    env = Environment.read(os.environ)
     try:
         args = parser.parse_args(argv)  # an option out of the table's bounds raises QueryError here
         if args.command is None:  # bare `memindex`
             parser.print_help()
             return 0
+        # The one read of the environment (memindex/environment.py); the library reads none of it.
+        env = args.env = Environment.read(os.environ)
         args.store = getattr(args, "store", None) or env.store or FALLBACK_STORE
         args.collection = getattr(args, "collection", None) or "default"
         args.token = env.token

@@ -1,13 +1,42 @@
-"""Frozen configuration of the store's encoders; saved with the store and checked on reopen."""
+"""Frozen configuration of the store's encoders; saved with the store and checked on reopen.
+
+A credential a config carries (an API key, a vector server's token) is a ``secret_field``: kept out of
+``repr``, equality and hashing, and dropped by ``public_dict``, the form every config is saved in, so a secret
+never lands in the store and never changes what a saved config says."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from memindex.errors import ConfigError, EncoderMismatchError
 
-__all__ = ["TextEncoderConfig", "FrameEncoderConfig", "TierBackendConfig", "StoreConfig"]
+__all__ = [
+    "TextEncoderConfig",
+    "FrameEncoderConfig",
+    "TierBackendConfig",
+    "StoreConfig",
+    "secret_field",
+    "public_dict",
+]
+
+
+def secret_field() -> Any:
+    """A config field holding a credential (default None): not shown, not compared, never saved."""
+    return field(default=None, repr=False, compare=False, metadata={"secret": True})
+
+
+def public_dict(value: Any) -> Any:
+    """``dataclasses.asdict`` without the secret fields, at any depth: what a config is saved as."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: public_dict(getattr(value, f.name)) for f in fields(value) if not f.metadata.get("secret")}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple, as asdict keeps it
+        return type(value)(*(public_dict(v) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(public_dict(v) for v in value)
+    if isinstance(value, dict):
+        return {public_dict(k): public_dict(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -54,7 +83,8 @@ class TierBackendConfig:
     nprobe: int = 32  # IVF lists visited per query
     rerank: int = 2  # PQ tiers: candidates re-ranked exactly with catalog vectors, as a multiple of k
     gpus: int | None = None  # faiss-gpu: shard over this many GPUs (None: all visible)
-    uri: str | None = None  # milvus: server URI (token from MEMINDEX_MILVUS_TOKEN)
+    uri: str | None = None  # milvus: server URI
+    token: str | None = secret_field()  # milvus: the server's token (never saved; the CLI: MEMINDEX_MILVUS_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -64,7 +94,8 @@ class StoreConfig:
     tiers: TierBackendConfig = field(default_factory=TierBackendConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": asdict(self.text), "frame": asdict(self.frame), "tiers": asdict(self.tiers)}
+        """What ``config.json`` holds: every option but the secrets (``public_dict``)."""
+        return {"text": public_dict(self.text), "frame": public_dict(self.frame), "tiers": public_dict(self.tiers)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StoreConfig:

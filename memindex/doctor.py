@@ -47,9 +47,10 @@ def _gpu() -> str:
     return "nvidia-smi present: set device 'cuda' in the stage configs to use it"
 
 
-def diagnose(store: str | None, collection: str = "default") -> dict[str, Any]:
+def diagnose(store: str | None, collection: str = "default", **open_options: Any) -> dict[str, Any]:
     """``{ok, packages, weights, binaries, gpu, store}``; ``ok`` is False when the default pipeline misses a
-    package or the store fails its check."""
+    package or the store fails its check. ``open_options``: for ``memindex.open`` (``catalog_url``,
+    ``tier_token``: what the CLI's environment sets)."""
     packages = [
         {"what": w, "module": m, "extra": e, "default": d, "installed": _installed(m)} for w, m, e, d in _PACKAGES
     ]
@@ -60,21 +61,21 @@ def diagnose(store: str | None, collection: str = "default") -> dict[str, Any]:
         "weights": weights,
         "binaries": binaries,
         "gpu": _gpu(),
-        "store": _store_health(store, collection),
+        "store": _store_health(store, collection, open_options),
     }
     missing = [p for p in packages if p["default"] and not p["installed"]]
     report["ok"] = not missing and report["store"].get("ok", True)
     return report
 
 
-def _store_health(store: str | None, collection: str) -> dict[str, Any]:
+def _store_health(store: str | None, collection: str, open_options: dict[str, Any]) -> dict[str, Any]:
     if not store or not (Path(store) / "collections" / collection).is_dir():
         return {"path": store, "exists": False}
     import memindex
     from memindex.errors import MemIndexError
 
     try:
-        with memindex.open(store, collection=collection, create=False) as index:
+        with memindex.open(store, collection=collection, create=False, **open_options) as index:
             check = index.check()
             stats = index.stats()
     except MemIndexError as exc:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from memindex.config import secret_field
 from memindex.errors import ConfigError, LLMError, MissingDependencyError
 
 __all__ = ["LLMConfig", "ChatClient", "ChatResult", "ToolCall", "LLMError", "image_part"]
@@ -20,24 +21,29 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LLMConfig:
+    """An endpoint: ``base_url`` and ``model`` are part of every config that holds one (saved with the
+    index); ``api_key`` is a secret (never shown, compared or saved)."""
+
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = secret_field()
     timeout: float = 60.0
     max_retries: int = 2
     temperature: float = 0.0
 
     @classmethod
-    def from_env(cls, prefix: str = "MEMINDEX_LLM") -> LLMConfig | None:
-        """``MEMINDEX_LLM_BASE_URL``, ``_MODEL``, ``_API_KEY`` (or ``OPENAI_API_KEY``); None when unset."""
-        base = os.environ.get(f"{prefix}_BASE_URL")
+    def from_environ(cls, environ: Mapping[str, str], prefix: str = "MEMINDEX_LLM") -> LLMConfig | None:
+        """``<prefix>_BASE_URL``, ``_MODEL``, ``_API_KEY`` (or ``OPENAI_API_KEY``) of ``environ``; None when
+        no base URL is set. For the app floor (CLI, server), which reads the environment once: the library
+        takes an ``LLMConfig`` and reads none."""
+        base = environ.get(f"{prefix}_BASE_URL", "").strip()
         if not base:
             return None
-        model = os.environ.get(f"{prefix}_MODEL")
+        model = environ.get(f"{prefix}_MODEL", "").strip()
         if not model:
-            raise ConfigError(f"{prefix}_BASE_URL is set but {prefix}_MODEL is not")
-        key = os.environ.get(f"{prefix}_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        return cls(base_url=base, model=model, api_key=key)
+            raise ConfigError(f"{prefix}_BASE_URL is set but {prefix}_MODEL is not: set both, or neither")
+        key = environ.get(f"{prefix}_API_KEY", "").strip() or environ.get("OPENAI_API_KEY", "").strip()
+        return cls(base_url=base, model=model, api_key=key or None)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -126,8 +126,10 @@ class WriteTxn:
 class Store:
     """One collection's catalog, tiers and media cache under ``root/collections/<name>``.
 
-    ``read_only`` None opens read-only when the folder is not writable (a read-only mount or a copy on
-    read-only media); writes then raise ``ReadOnlyStoreError``."""
+    ``catalog_url``: a shared catalog (PostgreSQL, one schema per collection) instead of the folder's SQLite
+    file; ``tier_token``: the vector backend's token (Milvus), put into the settled ``config.tiers`` and never
+    saved. ``read_only`` None opens read-only when the folder is not writable (a read-only mount or a copy on
+    read-only media); writes then raise ``ReadOnlyStoreError``. Nothing here reads the environment."""
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class Store:
         catalog_url: str | None = None,
         create: bool = True,
         read_only: bool | None = None,
+        tier_token: str | None = None,
     ) -> None:
         if not _COLLECTION.match(collection):
             raise ConfigError(f"invalid collection name {collection!r} (letters, digits, '_', '.', '-')")
@@ -148,9 +151,9 @@ class Store:
             bool(read_only) if read_only is not None else _unwritable(self.dir if self.dir.exists() else self.root)
         )
         self._open_dir(create)
-        shared = catalog_url or os.environ.get("MEMINDEX_CATALOG_URL")
+        shared = catalog_url
         self._check_catalog_file(shared)
-        self.config = self._settle_config(config)
+        self.config = _with_token(self._settle_config(config), tier_token)
         BACKENDS.get(self.config.tiers.name)  # an unknown vector backend fails here, listing the valid ones
         catalog = self.dir / "catalog.sqlite"
         self.catalog_url = shared or sqlite_url(
@@ -494,6 +497,11 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _with_token(config: StoreConfig, token: str | None) -> StoreConfig:
+    """``config`` with the vector backend's token set (a secret field: ``config.json`` never holds it)."""
+    return config if token is None else replace(config, tiers=replace(config.tiers, token=token))
 
 
 def _store_root(root: str | Path) -> Path:

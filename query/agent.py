@@ -6,14 +6,13 @@ steps as dicts. The policy is the deterministic planner (``memindex.query.strate
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memindex.errors import MemIndexError, QueryError
+from memindex.errors import ConfigError, MemIndexError, QueryError
 from memindex.query.abstain import THRESHOLD, Support, support
 from memindex.query.compose import Draft, extractive, from_model, not_found
 from memindex.query.plan import Catalog, Plan, make_plan
@@ -197,6 +196,11 @@ class Agent:
             raise QueryError("the question is empty")
         if min_confidence is not None and not (isinstance(min_confidence, (int, float)) and 0 <= min_confidence <= 1):
             raise QueryError(f"min_confidence must be a number from 0 to 1, not {min_confidence!r}")
+        if isinstance(llm, str):
+            raise ConfigError(
+                f"llm={llm!r}: pass llm=LLMConfig(base_url=..., model=..., api_key=...) or a chat client; the "
+                "library reads no environment (the CLI and server take MEMINDEX_LLM_* and pass it)"
+            )
         budget = budget or Budget(max_steps, max_seconds, max_tokens)
         vids = [self.tools.video_id(v) for v in videos] if videos else None
         catalog = Catalog.of(self.index)
@@ -219,8 +223,6 @@ class Agent:
     def _policy(self, state: State, llm: Any) -> Any:
         from memindex.query.strategy import RulePolicy
 
-        if llm is None and os.environ.get("MEMINDEX_LLM_BASE_URL"):
-            llm = "env"
         if llm in (None, False):
             return RulePolicy(state)
         from memindex.query.llm_agent import LLMPolicy

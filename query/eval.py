@@ -77,9 +77,9 @@ def answer_ok(expected: str, answer: str, tolerance: float | None = None) -> boo
     return _norm(expected) in got or _norm(expected) in _norm(answer)
 
 
-def _run_agent(index: Any, item: dict, vid: str, max_steps: int) -> dict:
+def _run_agent(index: Any, item: dict, vid: str, max_steps: int, llm: Any = None) -> dict:
     t0 = time.perf_counter()
-    ans = index.ask(item["question"], max_steps=max_steps, videos=[vid]).to_dict()
+    ans = index.ask(item["question"], max_steps=max_steps, videos=[vid], llm=llm).to_dict()
     return {
         "evidence": ans["evidence"],
         "answer": ans["answer"],
@@ -90,7 +90,7 @@ def _run_agent(index: Any, item: dict, vid: str, max_steps: int) -> dict:
     }
 
 
-def _run_search(index: Any, item: dict, vid: str, max_steps: int) -> dict:
+def _run_search(index: Any, item: dict, vid: str, max_steps: int, llm: Any = None) -> dict:
     t0 = time.perf_counter()
     hits = [h.to_dict() for h in index.search(item["question"], k=10, videos=[vid])]
     return {
@@ -111,7 +111,10 @@ def evaluate(
     *,
     max_steps: int = 4,
     methods: tuple[str, ...] = ("agent", "search"),
+    llm: Any = None,
 ) -> dict:
+    """Each question by each method; ``llm`` (an ``LLMConfig``): the agent plans with it (None: the
+    deterministic planner)."""
     rows, skipped = [], []
     for item in items:
         try:
@@ -121,7 +124,7 @@ def evaluate(
             continue
         row = {"question": item["question"], "type": item.get("type", "all"), "video": item["video"]}
         for name in methods:
-            out = METHODS[name](index, item, vid, max_steps)
+            out = METHODS[name](index, item, vid, max_steps, llm)
             row[name] = {
                 "hit1": interval_hit(out["evidence"], item, vid, 1),
                 "hit5": interval_hit(out["evidence"], item, vid, 5),
@@ -181,6 +184,8 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_cli(index: Any, dataset: str, *, max_steps: int = 4, as_json: bool = False) -> tuple[str, dict]:
-    report = evaluate(index, load(dataset), max_steps=max_steps)
+def run_cli(
+    index: Any, dataset: str, *, max_steps: int = 4, as_json: bool = False, llm: Any = None
+) -> tuple[str, dict]:
+    report = evaluate(index, load(dataset), max_steps=max_steps, llm=llm)
     return (json.dumps(report, indent=2, ensure_ascii=False) if as_json else render(report)), report

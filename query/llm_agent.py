@@ -43,17 +43,12 @@ def prompt(name: str) -> str:
 
 
 def make_client(llm: Any) -> Any:
-    """``"env"`` (MEMINDEX_LLM_*), an ``LLMConfig``, or any object with ``chat(messages, tools=...)``."""
-    if llm == "env":
-        cfg = LLMConfig.from_env()
-        if cfg is None:
-            raise LLMError("MEMINDEX_LLM_BASE_URL is not set")
-        return ChatClient(cfg)
+    """An ``LLMConfig``, or any object with ``chat(messages, tools=...)``."""
     if isinstance(llm, LLMConfig):
         return ChatClient(llm)
     if hasattr(llm, "chat"):
         return llm
-    raise LLMError(f"llm must be an LLMConfig, a chat client or 'env', not {type(llm).__name__}")
+    raise LLMError(f"llm must be an LLMConfig or a chat client, not {type(llm).__name__}")
 
 
 class LLMPolicy:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memindex.environment import Environment
 
 __all__ = ["serve"]
 
@@ -31,21 +34,31 @@ def serve(
     ingest_options: dict[str, Any] | None = None,
     allowed_hosts: Sequence[str] = (),
     allowed_origins: Sequence[str] = (),
+    environment: Environment | None = None,
 ) -> None:
     """Run the server until interrupted (blocking). Refuses a non-loopback bind without a token.
 
     ``allowed_hosts`` (Host header values, ``name`` or ``name:port``) and ``allowed_origins`` are answered
-    besides the loopback names of a loopback bind (see ``HostOriginMiddleware``).
+    besides the loopback names of a loopback bind (see ``HostOriginMiddleware``). ``environment``: what the
+    CLI read from the environment (the bearer token, the catalog URL, the tier token, the agent's LLM); the
+    server reads none. ``ingest_options`` already hold what it sets for ingest (``Environment.ingest_config``).
     """
+    from memindex.environment import Environment
     from memindex.server.security import load_token, require_token_for
     from memindex.server.service import Service, ServiceConfig
 
-    secret = load_token(token, token_file)
+    env = environment or Environment()
+    secret = load_token(token or (None if token_file else env.token), token_file)  # a token file wins
     if not mcp_stdio:
         require_token_for(host, secret)
     service = Service(
         ServiceConfig(
-            store=Path(store), allowed_roots=tuple(Path(a) for a in allow), ingest_options=dict(ingest_options or {})
+            store=Path(store),
+            allowed_roots=tuple(Path(a) for a in allow),
+            ingest_options=dict(ingest_options or {}),
+            catalog_url=env.catalog_url,
+            tier_token=env.milvus_token,
+            llm=env.llm,
         )
     )
     try:

@@ -78,12 +78,13 @@ class PathGuard:
 
 
 def load_token(token: str | None = None, token_file: str | Path | None = None) -> str | None:
-    """The bearer token: given, read from a file, or from ``$MEMINDEX_TOKEN``; None when there is none."""
-    if token:
+    """The bearer token: given (the CLI passes ``$MEMINDEX_TOKEN``, read once by ``memindex.environment``)
+    or read from a file; None when there is none."""
+    if token and token.strip():
         return token.strip()
     if token_file:
         return _read_token_file(Path(token_file).expanduser())
-    return os.environ.get(TOKEN_ENV, "").strip() or None
+    return None
 
 
 def _read_token_file(path: Path) -> str:

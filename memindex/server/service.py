@@ -22,6 +22,7 @@ from typing import Any
 from memindex.api import MemoryIndex
 from memindex.config import StoreConfig
 from memindex.errors import ConfigError, MemIndexError, NotFoundError, QueryError, StoreError, error_from_dict
+from memindex.llm import LLMConfig
 from memindex.operations import DEFAULT_LIMITS
 from memindex.server.security import PathGuard
 from memindex.store import _COLLECTION, Store
@@ -80,6 +81,10 @@ class ServiceConfig:
     ingest_options: dict[str, Any] = field(default_factory=dict)  # passed to MemoryIndex.ingest
     agent: str = "default"
     resume: bool = True  # re-queue videos an earlier process left half-ingested
+    # What the CLI read from the environment (memindex/environment.py), passed to every store and ask:
+    catalog_url: str | None = field(default=None, repr=False)  # a shared catalog (may carry a password)
+    tier_token: str | None = field(default=None, repr=False)  # the vector backend's token (never saved)
+    llm: LLMConfig | None = None  # the agent's LLM; None: the deterministic planner
 
 
 @dataclass
@@ -160,7 +165,15 @@ class Service:
             if not exists and not create:
                 raise NotFoundError(f"no collection {collection!r} in this store")
             cfg = None if exists else self._new_store_config()
-            index = MemoryIndex(Store(self.root, config=cfg, collection=collection))
+            index = MemoryIndex(
+                Store(
+                    self.root,
+                    config=cfg,
+                    collection=collection,
+                    catalog_url=self.config.catalog_url,
+                    tier_token=self.config.tier_token,
+                )
+            )
             cache[collection] = index
             return index
 
@@ -206,6 +219,8 @@ class Service:
             raise QueryError(f"max_steps must be an integer from 1 to {self.config.limits.max_ask_steps}")
         options = {k: v for k, v in options.items() if v is not None}
         options.setdefault("agent", self.config.agent)
+        if self.config.llm is not None:
+            options.setdefault("llm", self.config.llm)
         return options
 
     def frames(

@@ -1,6 +1,6 @@
 """The ``milvus`` backend: each tier a Milvus collection, for archives past one node.
 
-``TierBackendConfig.uri`` names a Milvus server or cluster (token from ``MEMINDEX_MILVUS_TOKEN``); without
+``TierBackendConfig.uri`` names a Milvus server or cluster (``TierBackendConfig.token`` its token); without
 one, milvus-lite runs embedded on ``<store>/tiers/milvus.db`` (for tests and a single machine). A tier is the
 collection ``mi_<catalog id>_<tier>`` with an INT64 primary key (``docs.id``) and a FLOAT_VECTOR; its
 encoder, dimension, catalog id and generation are collection properties. Milvus keeps raw vectors, so
@@ -10,7 +10,6 @@ truth: a collection of another catalog or encoder is refused and rebuilt from it
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -33,19 +32,21 @@ log = logging.getLogger(__name__)
 
 _BATCH = 8192  # rows per insert or get (a 512-d batch is 16 MiB, under gRPC's 64 MiB message limit)
 _PREFIX = "memindex."
-_clients: dict[str, Any] = {}  # one client per URI in a process, like pymilvus's own connection registry
+# One client per URI and token in a process, like pymilvus's own connection registry.
+_clients: dict[tuple[str, str], Any] = {}
 _clients_lock = threading.Lock()
 
 
-def _client(uri: str) -> Any:
+def _client(uri: str, token: str | None = None) -> Any:
     try:
         from pymilvus import MilvusClient  # type: ignore[import-untyped]
     except ImportError as exc:
         raise MissingDependencyError("pymilvus", "milvus", "the milvus vector backend") from exc
+    key = (uri, token or "")
     with _clients_lock, _errors(uri):
-        if uri not in _clients:
-            _clients[uri] = MilvusClient(uri=uri, token=os.environ.get("MEMINDEX_MILVUS_TOKEN", ""))
-        return _clients[uri]
+        if key not in _clients:
+            _clients[key] = MilvusClient(uri=uri, token=token or "")
+        return _clients[key]
 
 
 @contextmanager
@@ -73,12 +74,13 @@ class MilvusTier:
         catalog_id: str | None,
         load: bool = True,
         nprobe: int = 32,
+        token: str | None = None,
     ) -> None:
         self.uri, self.collection, self.name, self.encoder, self.dim = uri, collection, name, encoder, dim
         self.catalog_id, self.nprobe = catalog_id, nprobe
         self.generation = self.file_generation = -1
         self.factory = "milvus:AUTOINDEX"
-        self._client = _client(uri)
+        self._client = _client(uri, token)
         self._n = 0
         with _errors(uri):
             if load and self._client.has_collection(collection):
@@ -254,4 +256,6 @@ def open_milvus_tier(
     """The ``milvus`` backend: ``config.uri``, or milvus-lite on ``<tiers_dir>/milvus.db``."""
     uri = config.uri or str(tiers_dir / "milvus.db")
     collection = collection_name(catalog_id, tiers_dir.parent.name, name)
-    return MilvusTier(uri, collection, name, encoder, dim, catalog_id=catalog_id, load=load, nprobe=config.nprobe)
+    return MilvusTier(
+        uri, collection, name, encoder, dim, catalog_id=catalog_id, load=load, nprobe=config.nprobe, token=config.token
+    )

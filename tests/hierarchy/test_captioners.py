@@ -78,15 +78,17 @@ def test_openai_captioner_times_out() -> None:
             _captioner(server, timeout=0.3, max_retries=1).caption(JPEG, "")
 
 
-def test_openai_captioner_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("MEMINDEX_CAPTION_BASE_URL", raising=False)
-    monkeypatch.delenv("MEMINDEX_LLM_BASE_URL", raising=False)
-    with pytest.raises(ConfigError, match="base URL"):
-        make_captioner(CaptionerConfig(name="openai"))
+def test_openai_captioner_takes_its_endpoint_from_the_config_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library reads no environment (the CLI fills the config from it: tests/unit/test_environment.py)."""
     monkeypatch.setenv("MEMINDEX_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("MEMINDEX_LLM_MODEL", "m")
     monkeypatch.setenv("MEMINDEX_CAPTION_MODEL", "vision-m")
-    assert make_captioner(CaptionerConfig(name="openai")).name == "openai:vision-m"
+    with pytest.raises(ConfigError, match="base URL"):
+        make_captioner(CaptionerConfig(name="openai"))
+    cfg = CaptionerConfig(name="openai", base_url="http://127.0.0.1:9/v1", model="vision-m", api_key="sk-caption")
+    captioner = make_captioner(cfg)
+    assert isinstance(captioner, OpenAICaptioner) and captioner.name == "openai:vision-m"
+    assert captioner.llm.api_key == "sk-caption" and "sk-caption" not in repr(cfg) + repr(captioner.llm)
 
 
 def test_transformers_captioner_needs_weights_on_disk(tmp_path) -> None:

@@ -17,6 +17,7 @@ from memindex.ingest.captioners import CaptionerConfig
 from memindex.ingest.config import AsrConfig, IngestConfig, OcrConfig
 from memindex.ingest.describe import SummaryConfig, extractive_summary
 from memindex.ingest.rebuild import EPISODIC_TIERS, HierarchyBuilder, rebuild
+from memindex.llm import LLMConfig
 from tests.fake_openai import FakeOpenAI
 from tests.hierarchy.conftest import CLIPS, TITLE, Narrated
 
@@ -98,11 +99,10 @@ def test_rebuild_replaces_atomically(narrated: Narrated, monkeypatch: pytest.Mon
         rebuild(store, "nope", [vid])
 
 
-def test_llm_summaries_bottom_up_and_fallback(narrated: Narrated, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llm_summaries_bottom_up_and_fallback(narrated: Narrated) -> None:
     with FakeOpenAI(default=lambda body: _summary_reply(body)) as server:
-        monkeypatch.setenv("MEMINDEX_LLM_BASE_URL", server.url)
-        monkeypatch.setenv("MEMINDEX_LLM_MODEL", "sum-test")
-        HierarchyBuilder(narrated.store, replace(OFFLINE, summary=SummaryConfig())).build(narrated.video_id)
+        summary = SummaryConfig(llm=LLMConfig(base_url=server.url, model="sum-test"))
+        HierarchyBuilder(narrated.store, replace(OFFLINE, summary=summary)).build(narrated.video_id)
         segs = _segments(narrated.store, narrated.video_id)
         prompts = [r["body"]["messages"][0]["content"] for r in server.requests]
         assert len(prompts) == len(segs["event"]) + len(segs["chapter"]) + 1
@@ -111,7 +111,7 @@ def test_llm_summaries_bottom_up_and_fallback(narrated: Narrated, monkeypatch: p
         assert "SUMMARY of event" in next(p for p in prompts if "one chapter" in p)
         assert "SUMMARY of chapter" in prompts[-1] and segs["video"][0].summary.startswith("SUMMARY of video")
         server.default = None  # the endpoint breaks: one failure, then extractive for the rest
-        HierarchyBuilder(narrated.store, replace(OFFLINE, summary=SummaryConfig())).build(narrated.video_id)
+        HierarchyBuilder(narrated.store, replace(OFFLINE, summary=summary)).build(narrated.video_id)
         n = len(server.requests)
         segs = _segments(narrated.store, narrated.video_id)
     assert n == len(prompts) + 3  # three attempts for the first event, none after

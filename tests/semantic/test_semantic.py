@@ -27,7 +27,8 @@ def _names(index, kind=None):  # type: ignore[no-untyped-def]
 
 
 def test_offline_consolidation_finds_names_terms_facts(call, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.delenv("MEMINDEX_LLM_BASE_URL", raising=False)
+    monkeypatch.setenv("MEMINDEX_LLM_BASE_URL", "http://127.0.0.1:9/v1")  # the library reads no environment
+    monkeypatch.setenv("MEMINDEX_LLM_MODEL", "unreachable")
     out = consolidate(call.store, call.video_id, SemanticConfig())
     assert out["facts"] >= 3
     index = _index(call)
@@ -133,13 +134,12 @@ def test_cli_entities(call, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["entities", "show", "nobody", "--store", root]) == 2
 
 
-def test_llm_facts_through_the_protocol(call, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_llm_facts_through_the_protocol(call) -> None:  # type: ignore[no-untyped-def]
+    from memindex.llm import LLMConfig
     from tests.fake_openai import FakeOpenAI
 
     with FakeOpenAI() as server:
         server.reply(json.dumps([{"subject": "Sheila", "relation": "lives in", "object": "Texas"}]))
-        monkeypatch.setenv("MEMINDEX_LLM_BASE_URL", server.url)
-        monkeypatch.setenv("MEMINDEX_LLM_MODEL", "test")
-        consolidate(call.store, call.video_id, SemanticConfig())
+        consolidate(call.store, call.video_id, SemanticConfig(llm=LLMConfig(base_url=server.url, model="test")))
     facts = _index(call).entity("Sheila")["facts"]
     assert any(f["relation"] == "lives in" and f["object"] == "Texas" and f["source"] == "llm" for f in facts)

@@ -14,6 +14,7 @@ import memindex
 from memindex.catalog.models import Segment
 from memindex.catalog.semantic import Entity, EntityMention, normalize
 from memindex.errors import ConfigError, NotFoundError, QueryError
+from memindex.llm import LLMConfig
 from memindex.operations import OPERATIONS, operation
 from memindex.remote import RemoteIndex
 from memindex.store import Store
@@ -178,9 +179,12 @@ def test_unknown_options_are_config_errors(index) -> None:  # type: ignore[no-un
         index.backfill(stages="visual")
     if isinstance(index, RemoteIndex):
         with pytest.raises(ConfigError, match="the server chooses its agent and LLM"):
-            index.ask("what is the answer?", llm="env")
+            index.ask("what is the answer?", llm=LLMConfig(base_url="http://127.0.0.1:9/v1", model="m"))
         with pytest.raises(ConfigError, match="set when it starts"):
             index.ingest([], config={"ocr": {"enabled": False}})
+    else:  # the library reads no environment: "env" is refused, saying what to pass instead
+        with pytest.raises(ConfigError, match=r"pass llm=LLMConfig\(base_url=\.\.\., model=\.\.\."):
+            index.ask("what is the answer?", llm="env")
     assert index.stats()["videos"] == 2  # nothing ran
 
 
