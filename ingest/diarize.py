@@ -99,6 +99,7 @@ class ResemblyzerDiarizer:
             raise MissingDependencyError("resemblyzer", "speakers", "speaker diarization") from exc
         self.name = "resemblyzer-ge2e+silero-vad"
         self._encoder = VoiceEncoder("cpu", verbose=False)
+        self._basis: np.ndarray | None = None  # the mel filterbank, built on first use
 
     def regions(self, samples: np.ndarray, sr: int) -> list[tuple[int, int]]:
         from faster_whisper.vad import VadOptions, get_speech_timestamps
@@ -113,15 +114,43 @@ class ResemblyzerDiarizer:
         for a, b in self.regions(samples, sr):
             if (b - a) / sr < self.cfg.min_region:
                 continue
-            _, partials, slices = self._encoder.embed_utterance(
-                samples[a:b], return_partials=True, rate=self.cfg.rate, min_coverage=0.5
-            )
+            partials, slices = self._partials(samples[a:b])
             centres = [a + (sl.start + min(sl.stop, b - a)) / 2 for sl in slices]
             bounds = [a] + [int((x + y) / 2) for x, y in zip(centres, centres[1:], strict=False)] + [b]
             for k, emb in enumerate(partials):
                 if bounds[k + 1] > bounds[k]:
                     out.append((chunk.start + bounds[k] / sr, chunk.start + bounds[k + 1] / sr, emb))
         return out
+
+    def _partials(self, wav: np.ndarray) -> tuple[np.ndarray, list[slice]]:
+        """Embeddings of the 1.6-s windows over ``wav`` and their sample slices, as resemblyzer's
+        ``embed_utterance(return_partials=True)`` computes them, but with the mel filterbank applied without
+        BLAS: librosa's ``einsum(optimize=True)`` goes through BLAS, whose thread count (process-wide, and
+        changed by other stages' thread limits) showed in the last bits of the embeddings, so the same video
+        gave other voice vectors in a worker process than inline."""
+        import torch
+
+        wav_slices, mel_slices = self._encoder.compute_partial_slices(len(wav), self.cfg.rate, 0.5)
+        if wav_slices[-1].stop >= len(wav):
+            wav = np.pad(wav, (0, wav_slices[-1].stop - len(wav)), "constant")
+        mel = self._mel(wav)
+        mels = np.array([mel[s] for s in mel_slices])
+        with torch.no_grad():
+            partials = self._encoder(torch.from_numpy(mels)).cpu().numpy()
+        return partials, list(wav_slices)
+
+    def _mel(self, wav: np.ndarray) -> np.ndarray:
+        """resemblyzer's mel spectrogram (40 bands, 25-ms windows every 10 ms, power 2) as (frames, 40)."""
+        import librosa
+        from resemblyzer import hparams
+
+        sr = hparams.sampling_rate
+        n_fft = int(sr * hparams.mel_window_length / 1000)
+        hop = int(sr * hparams.mel_window_step / 1000)
+        if self._basis is None:
+            self._basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=hparams.mel_n_channels)
+        power = np.abs(librosa.stft(wav, n_fft=n_fft, hop_length=hop, center=True, pad_mode="constant")) ** 2
+        return np.einsum("ft,mf->tm", power, self._basis, optimize=False).astype(np.float32)
 
     def diarize(self, chunk: AudioChunk) -> list[Turn]:
         if chunk.sample_rate != 16000:

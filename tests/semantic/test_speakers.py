@@ -232,3 +232,26 @@ def test_real_recordings_get_their_true_speaker_count(shared_media, der_bench, n
     res = der_bench.reference_der(m, groups)
     if name == "pyannote_sample":
         assert res is not None and res["der"] <= 0.03, res  # 2.9% before the merge
+
+
+def test_voice_embeddings_do_not_depend_on_blas_threads(shared_media) -> None:  # type: ignore[no-untyped-def]
+    """The same audio gives the same voice vectors, bit for bit, whatever BLAS thread count the process has at
+    that moment (other stages cap it process-wide; a worker process starts with another): the mel filterbank
+    is applied without BLAS, and agrees with resemblyzer's own mel spectrogram to float rounding."""
+    from resemblyzer import audio
+    from threadpoolctl import threadpool_limits
+
+    from memindex.ingest.audio import audio_chunks
+    from memindex.ingest.diarize import ResemblyzerDiarizer
+
+    diarizer = ResemblyzerDiarizer()
+    chunk = next(audio_chunks(shared_media / "speech" / "jfk" / "jfk.wav", chunk_seconds=60.0))
+    wav = np.ascontiguousarray(chunk.samples, np.float32)
+    theirs, ours = audio.wav_to_mel_spectrogram(wav), diarizer._mel(wav)
+    assert theirs.shape == ours.shape and np.abs(theirs - ours).max() <= 1e-6 * np.abs(theirs).max()
+    default = diarizer.windows(chunk)
+    with threadpool_limits(1, user_api="blas"):
+        single = diarizer.windows(chunk)
+    assert len(default) == len(single) > 5
+    for (a0, a1, va), (b0, b1, vb) in zip(default, single, strict=True):
+        assert (a0, a1) == (b0, b1) and np.array_equal(va, vb)

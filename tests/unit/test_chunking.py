@@ -4,7 +4,6 @@ row and tier vector, ids aside), with hard cuts at and near the seams and screen
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -180,24 +179,6 @@ def test_chunked_ingest_of_a_real_video_is_the_one_pass_index(tmp_path: Path, sh
             runs[name] = snapshot(index.store)
     assert not [r for r in caplog.records if "not exact" in r.getMessage()], "a seam fell back to one pass"
     assert len(runs["whole"]["catalog"]["utterances"]) > 20 and runs["whole"]["catalog"]["ocr_lines"]
-    voices = {table: (runs["whole"]["catalog"].pop(table), runs["split"]["catalog"].pop(table)) for table in VOICES}
+    # Every value exactly, the voice embeddings included (their mel filterbank no longer goes through BLAS,
+    # whose thread count differs between this process and a worker's).
     _assert_same(runs["whole"], runs["split"])
-    for table, (whole, split) in voices.items():
-        _assert_close(table, whole, split)
-
-
-# Voice embeddings (resemblyzer) of speaker turns and entities differ in their last bits between two
-# unchunked ingests of this video in one process, so they are compared to 1e-5; every other value exactly.
-VOICES = ("entities", "entity_mentions")
-
-
-def _assert_close(table: str, whole: Counter, split: Counter) -> None:
-    def split_row(row: tuple) -> tuple[tuple, list[np.ndarray]]:
-        vectors = [np.frombuffer(v, np.float32) for v in row if isinstance(v, bytes)]
-        return tuple(v for v in row if not isinstance(v, bytes)), vectors
-
-    a = sorted((split_row(r) for r in whole.elements()), key=lambda x: repr(x[0]))
-    b = sorted((split_row(r) for r in split.elements()), key=lambda x: repr(x[0]))
-    assert [k for k, _ in a] == [k for k, _ in b], table
-    for (key, va), (_, vb) in zip(a, b, strict=True):
-        assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(va, vb, strict=True)), (table, key)
