@@ -244,7 +244,6 @@ class MemoryIndex:
         return check_store(self.store, repair=repair)
 
     def close(self) -> None:
-        self._searcher.close()
         self.store.close()
 
     def __enter__(self) -> MemoryIndex:
