@@ -65,8 +65,7 @@ PHASES = [
     ("subset", "memindex.search:Searcher", "_subset"),
     ("vector_search", "memindex.tiers:VectorTier", "search"),
     ("rerank", "memindex.tiers:VectorTier", "_exact"),
-    ("fts", "memindex.search:Searcher", "_keyword_ids"),  # in a thread beside the vector channel
-    ("fts", "memindex.search:Searcher", "_keyword"),  # before the channels overlapped (a --baseline)
+    ("fts", "memindex.search:Searcher", "_keyword"),
     ("fusion_hydrate", "memindex.search:Searcher", "_hydrate"),
     ("narrow_words", "memindex.search:Searcher", "_narrow"),
     ("keyframe", "memindex.search:Searcher", "_attach_keyframe"),

@@ -13,7 +13,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -106,7 +105,6 @@ class Searcher:
         self._lock = threading.Lock()
         self._unaccent: bool | None = None  # PostgreSQL: memindex_unaccent() exists (migration 0006)
         self._quality: bool | None = None  # utterances.quality exists (migration 0005)
-        self._pool: ThreadPoolExecutor | None = None  # the keyword channel, beside the vector one
 
     def query_vector(self, tier: str, query: str) -> np.ndarray:
         """The query's vector in ``tier``'s space: encoded once per encoder and kept in a small LRU cache
@@ -141,24 +139,10 @@ class Searcher:
         _validate(query, k, time_range)
         wanted = _tiers(tiers, levels)
         cands: dict[int, _Cand] = {}
-        keyword = self._keyword_plan(query, wanted)
-        # The keyword channel (FTS5 or PostgreSQL's full text search, on a connection of its own) runs beside
-        # the vector channel when both have work: SQLite and FAISS release the GIL, so the two overlap. Its
-        # ranks are applied after the vector scores, the same order as one after the other.
-        vectors = [t for t in wanted if self.store.has_vectors(t)]
-        pending: Future[list[int]] | None = None
-        if keyword is not None and vectors:
-            pending = self._keyword_pool().submit(self._keyword_in_session, keyword, k, videos, time_range)
-        with self.store.Session() as s:  # one session (one connection) for the rest of the query
-            try:
-                for tier in vectors:
-                    self._vector(s, tier, query, k, videos, time_range, cands)
-            finally:
-                ids = pending.result() if pending is not None else None
-            if ids is None and keyword is not None:
-                ids = self._keyword_ids(s, keyword, k, videos, time_range)
-            for rank, doc_id in enumerate(ids or ()):
-                cands.setdefault(int(doc_id), _Cand()).bm25_rank = rank
+        with self.store.Session() as s:  # one session (one connection) for the whole query
+            for tier in wanted:
+                self._vector(s, tier, query, k, videos, time_range, cands)
+            self._keyword(s, query, wanted, k, videos, time_range, cands)
             refs: dict[int, _Ref] = {}
             ranked = self._hydrate(s, cands, shape(query), videos, time_range, refs)
             ranked.sort(key=lambda h: (-h.score, h.signals.get("_order", 0), h.start))
@@ -200,6 +184,8 @@ class Searcher:
         tr: tuple[float, float] | None,
         cands: dict[int, _Cand],
     ) -> None:
+        if not self.store.has_vectors(tier):
+            return  # nothing embedded (yet): don't load a model to search an empty tier
         try:
             index = self.store.tier(tier)
             qv = self.query_vector(tier, query)
@@ -216,54 +202,31 @@ class Searcher:
             c = cands.setdefault(int(doc_id), _Cand())
             c.cosine = max(c.cosine, float(score))
 
-    def _keyword_plan(self, query: str, tiers: Sequence[str]) -> tuple[list[list[str]], list[str]] | None:
-        """Each query word's spellings and the text tiers to look in; None when the keyword channel has
-        nothing to do."""
+    def _keyword(
+        self,
+        s: Session,
+        query: str,
+        tiers: Sequence[str],
+        k: int,
+        videos: Sequence[str] | None,
+        tr: tuple[float, float] | None,
+        cands: dict[int, _Cand],
+    ) -> None:
+        """BM25 candidates over the text tiers (memindex.catalog.keywords): each query word in all its
+        spellings; FTS5 folds accents itself, PostgreSQL through ``memindex_unaccent`` when it exists."""
         groups = [list(dict.fromkeys(spellings(w))) for w in dict.fromkeys(_WORD.findall(query))]
         text_tiers = [t for t in tiers if t != "visual"]
         if not any(groups) or not text_tiers:
-            return None
-        return groups, text_tiers
-
-    def _keyword_pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memindex-keywords")
-            return self._pool
-
-    def _keyword_in_session(
-        self,
-        plan: tuple[list[list[str]], list[str]],
-        k: int,
-        videos: Sequence[str] | None,
-        tr: tuple[float, float] | None,
-    ) -> list[int]:
-        with self.store.Session() as s:
-            return self._keyword_ids(s, plan, k, videos, tr)
-
-    def _keyword_ids(
-        self,
-        s: Session,
-        plan: tuple[list[list[str]], list[str]],
-        k: int,
-        videos: Sequence[str] | None,
-        tr: tuple[float, float] | None,
-    ) -> list[int]:
-        """BM25 candidates over the text tiers (memindex.catalog.keywords), best first: each query word in all
-        its spellings; FTS5 folds accents itself, PostgreSQL through ``memindex_unaccent`` when it exists."""
-        groups, text_tiers = plan
+            return
         filters, limit = KeywordFilters(text_tiers, videos, tr), max(10 * k, 100)
         if self.store.engine.dialect.name == "sqlite":
-            return fts5_ids(s, groups, filters, limit)
-        words = list(dict.fromkeys(v for g in groups for v in g))
-        return postgres_ids(s, words, filters, limit, unaccent=self._pg_unaccent())
-
-    def close(self) -> None:
-        """Stop the keyword threads (a later query starts them again)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+            ids = fts5_ids(s, groups, filters, limit)
+        else:
+            words = list(dict.fromkeys(v for g in groups for v in g))
+            ids = postgres_ids(s, words, filters, limit, unaccent=self._pg_unaccent())
+        for rank, doc_id in enumerate(ids):
+            c = cands.setdefault(int(doc_id), _Cand())
+            c.bm25_rank = rank
 
     def _pg_unaccent(self) -> bool:
         if self._unaccent is None:
