@@ -145,8 +145,18 @@ def speaker_stage(cfg: Any, models: Any) -> Any:
         return None
     from memindex.ingest.diarize import SpeakerStage, make_diarizer
 
+    def load() -> Any:
+        from memindex.encoders.base import limit_torch_threads
+
+        # torch's intra-op thread count shows in the last bits of the voice vectors (the LSTM's products are
+        # split by it), so every process (the inline driver, a local or Ray worker) sets the store's count
+        # before the first voice is embedded, instead of running with whatever count it had until the text
+        # model happened to load and set it.
+        limit_torch_threads(models.encoders.config.text.threads)
+        return make_diarizer(cfg)
+
     try:
-        diarizer = models.load("diarizer", cfg, lambda: make_diarizer(cfg))
+        diarizer = models.load("diarizer", cfg, load)
     except MemIndexError as exc:
         return Outcome("speakers", "failed", cfg.backend, str(exc))
     return SpeakerStage(diarizer, cfg)

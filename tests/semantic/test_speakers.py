@@ -255,3 +255,26 @@ def test_voice_embeddings_do_not_depend_on_blas_threads(shared_media) -> None:  
     assert len(default) == len(single) > 5
     for (a0, a1, va), (b0, b1, vb) in zip(default, single, strict=True):
         assert (a0, a1) == (b0, b1) and np.array_equal(va, vb)
+
+
+def test_the_voice_encoder_runs_with_the_stores_torch_threads(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """torch's thread count shows in the last bits of voice vectors: a process (inline driver or worker) sets
+    the store's count before its diarizer exists, whatever count it had until then."""
+    import types
+
+    import torch
+
+    from memindex.config import StoreConfig, TextEncoderConfig
+    from memindex.ingest import speech
+    from memindex.ingest.diarize import DiarizeConfig
+    from memindex.ingest.work import Models
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        encoders = types.SimpleNamespace(config=StoreConfig(text=TextEncoderConfig(threads=1)))
+        monkeypatch.setattr("memindex.ingest.diarize.make_diarizer", lambda cfg: ("diarizer", torch.get_num_threads()))
+        stage = speech.speaker_stage(DiarizeConfig(), Models(encoders))
+        assert stage.diarizer == ("diarizer", 1)
+    finally:
+        torch.set_num_threads(before)
