@@ -397,5 +397,7 @@ def make_transcriber(name: str, **kwargs: Any) -> Transcriber:
 
 def transcriber_for(cfg: Any) -> Transcriber:
     """The transcriber an ``AsrConfig`` describes; language routing and guards go to faster-whisper only."""
-    extra = {"routing": cfg.routing, "guards": cfg.guards} if cfg.backend == "faster-whisper" else {}
+    extra: dict[str, Any] = {}
+    if cfg.backend == "faster-whisper":
+        extra = {"routing": cfg.routing, "guards": cfg.guards, "cpu_threads": cfg.threads}
     return make_transcriber(cfg.backend, model=cfg.model, language=cfg.language, **extra)

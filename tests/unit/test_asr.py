@@ -624,3 +624,20 @@ def test_each_thread_keeps_its_own_video_language_evidence(fake_models) -> None:
     assert seen == [{}] and tr._tally.seconds == {"fr": 60.0}
     tr.reset()
     assert tr._tally.seconds == {}
+
+
+def test_the_transcriber_gets_a_fixed_thread_count(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """CTranslate2's threads come from the config, never from OMP_NUM_THREADS (Ray sets it to 1 in its
+    workers, and the count showed in the transcripts)."""
+    from memindex.errors import ConfigError
+    from memindex.ingest import asr
+    from memindex.ingest.config import AsrConfig
+
+    taken: dict = {}
+    monkeypatch.setattr(asr, "make_transcriber", lambda name, **kw: taken.update(kw) or "t")
+    asr.transcriber_for(AsrConfig())
+    assert taken["cpu_threads"] == 4
+    asr.transcriber_for(AsrConfig(threads=2))
+    assert taken["cpu_threads"] == 2
+    with pytest.raises(ConfigError, match="asr.threads"):
+        AsrConfig(threads=0)
