@@ -294,7 +294,7 @@ def test_serve_hands_the_environment_to_the_service(monkeypatch, tmp_path) -> No
     made: list[Any] = []
 
     class Stop(Exception):
-        pass
+        """Raised by the stand-in service: the test needs only the config ``serve`` built."""
 
     def service(config: Any) -> Any:
         made.append(config)
