@@ -19,6 +19,7 @@ from memindex.errors import StageError
 from memindex.ingest.commit import record_stage
 from memindex.ingest.store_records import KeyframeVectors, PendingKeyframes
 from memindex.ingest.stored import read_images
+from memindex.ingest.work import analysis_threads
 from memindex.store import Store
 
 __all__ = ["backfill_visual", "load_pending", "embed_pending", "commit_vectors"]
@@ -31,7 +32,9 @@ def backfill_visual(store: Store, embedder: FrameEmbedder | None, why: str | Non
         raise StageError(f"cannot backfill the visual tier: {why or 'frame embeddings are disabled'}")
     filled, videos = 0, set()
     while (pending := load_pending(store, batch)).doc_ids:
-        done = commit_vectors(store, embed_pending(pending, embedder))
+        with analysis_threads():
+            vectors = embed_pending(pending, embedder)
+        done = commit_vectors(store, vectors)
         if not done:
             continue  # all of this batch went meanwhile; the next load no longer sees it
         filled += len(done)

@@ -16,7 +16,7 @@ from memindex.ingest.executors import ExecutorSettings, make_executor
 from memindex.ingest.runner import IngestReport, Runner, video_id_for
 from memindex.ingest.stages import store_stages
 from memindex.ingest.store_stages import BesideStore
-from memindex.ingest.work import Models
+from memindex.ingest.work import Models, analysis_threads
 from memindex.progress import ProgressCallback, ProgressEvent
 from memindex.store import Store
 
@@ -67,7 +67,8 @@ class Ingester:
             runner.failed(path, MediaError(why, path=path))
         finished = False
         try:
-            runner.run(files)
+            with analysis_threads():  # the driver's stages, and the inline executor's analysis
+                runner.run(files)
             finished = report.stopped is None
         finally:
             executor.close(cancel=not finished)

@@ -26,6 +26,7 @@ from memindex.ingest.describe import SegmentText, Summariser, describe, make_sum
 from memindex.ingest.hierarchy import Levels, Span, group
 from memindex.ingest.store_records import LevelsInputs, LevelsRecords
 from memindex.ingest.stored import ingest_key, load_rows, timeline
+from memindex.ingest.work import analysis_threads
 from memindex.store import DocRow, Store, WriteTxn
 
 __all__ = [
@@ -125,6 +126,13 @@ def rebuild(
     and commit. dlib's models are loaded once for all videos unless ``face_encoder`` is given."""
     if stage not in REBUILD_STAGES:
         raise ConfigError(f"unknown rebuild stage {stage!r}; valid: {list(REBUILD_STAGES)}")
+    with analysis_threads():
+        return _rebuild(store, stage, video_ids, builder, semantic, face_encoder)
+
+
+def _rebuild(
+    store: Store, stage: str, video_ids: Sequence[str] | None, builder: Any, semantic: Any, face_encoder: Any
+) -> dict[str, Any]:
     builder = builder or HierarchyBuilder(store, IngestConfig())
     if not video_ids:
         with store.Session() as s:

@@ -16,13 +16,14 @@ import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from memindex import errors
 from memindex.config import StoreConfig
 from memindex.encoders import Encoders
-from memindex.encoders.base import FrameEmbedder, TextEmbedder
+from memindex.encoders.base import FrameEmbedder, TextEmbedder, limit_blas_threads
 from memindex.errors import MemIndexError, StageError, StoreError
 from memindex.ingest import stages
 from memindex.ingest.chunks import Part
@@ -166,6 +167,13 @@ class Models:
 # and keeps it for every later task. The only process-wide state of ingest; the driver never uses it.
 _PROCESS_MODELS: dict[str, Models] = {}
 
+# numpy's BLAS threads while ingest computes what it stores, in the driver and in every worker. The count shapes
+# results: faster-whisper's mel features are a BLAS product whose last bits differ between 1 thread and 2, enough
+# to change a decoded comma, and OpenBLAS takes its own count from the machine's cores or OMP_NUM_THREADS (Ray
+# sets 1 in its workers). Fixed, so the index never depends on the machine or the executor; 1 because ingest's
+# products are small and its lanes already keep the cores busy.
+ANALYSIS_BLAS_THREADS = 1
+
 
 def process_models(store_config: StoreConfig) -> Models:
     key = json.dumps(store_config.to_dict(), sort_keys=True)
@@ -196,6 +204,16 @@ class Job:
 
 def analyze(task: VideoTask, models: Models | None = None, progress: ProgressCallback | None = None) -> VideoRecords:
     """Run the worker stages on one video; lanes run concurrently, the first lane in this thread."""
+    with analysis_threads():
+        return _analyze(task, models, progress)
+
+
+def analysis_threads() -> AbstractContextManager[Any]:
+    """numpy's BLAS at ``ANALYSIS_BLAS_THREADS`` while ingest computes what it stores, in every process."""
+    return limit_blas_threads(ANALYSIS_BLAS_THREADS)
+
+
+def _analyze(task: VideoTask, models: Models | None, progress: ProgressCallback | None) -> VideoRecords:
     import time
 
     t0 = time.perf_counter()

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["TextEmbedder", "FrameEmbedder", "normalize", "limit_torch_threads"]
+__all__ = ["TextEmbedder", "FrameEmbedder", "normalize", "limit_torch_threads", "limit_blas_threads"]
 
 
 @runtime_checkable
@@ -48,3 +49,24 @@ def limit_torch_threads(threads: int | None) -> None:
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def limit_blas_threads(threads: int | None) -> AbstractContextManager[Any]:
+    """A context capping the threads of numpy's BLAS (OpenBLAS or MKL) at ``threads``; None leaves them.
+
+    A process-wide setting, restored on exit. Set it before other threads run matrix products, not while they
+    do. Results follow it: faster-whisper's mel features (a BLAS product) with 1 OpenBLAS thread and with 2
+    differ in their last bits, enough to change a decoded comma, and OpenBLAS takes its count from
+    ``OMP_NUM_THREADS``, which Ray sets to 1 in its workers."""
+    global _BLAS
+    if threads is None:
+        return nullcontext()
+    if _BLAS is None:  # finding the loaded libraries takes milliseconds: once (numpy's BLAS loads with numpy)
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        _BLAS = ThreadpoolController().select(user_api="blas")
+    limits: AbstractContextManager[Any] = _BLAS.limit(limits=threads)
+    return limits
+
+
+_BLAS: Any = None

@@ -33,12 +33,14 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 
 def _offline_pretrained(open_clip, arch: str, tag: str | None) -> str | None:  # type: ignore[no-untyped-def]
-    """A hub tag becomes its cached file when the hub cannot be reached, and fails at once when nothing is
-    cached: otherwise huggingface_hub spends ~46 s in retries before open_clip gives up."""
-    if tag is None or Path(tag).exists() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    """A hub tag becomes its cached file when the hub cannot be used (HF_HUB_OFFLINE set, or huggingface.co
+    unreachable), and fails at once, with one message for both, when nothing is cached: otherwise
+    huggingface_hub spends ~46 s in retries before open_clip gives up, or fails with its own words."""
+    if tag is None or Path(tag).exists():
         return tag
     hub = (open_clip.get_pretrained_cfg(arch, tag) or {}).get("hf_hub")
-    if not hub or hub_reachable():
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    if not hub or (not offline and hub_reachable()):
         return tag
     from huggingface_hub import try_to_load_from_cache
 
@@ -48,9 +50,9 @@ def _offline_pretrained(open_clip, arch: str, tag: str | None) -> str | None:  #
         if isinstance(cached, str):
             return cached
     raise StageError(
-        f"OpenCLIP {arch} weights {tag!r} are not in the local cache and huggingface.co cannot be "
-        "reached; give a local checkpoint path as 'pretrained', or run `memindex backfill --stage "
-        "visual` once online"
+        f"OpenCLIP {arch} weights {tag!r} are not in the local cache and cannot be downloaded (offline, or "
+        "huggingface.co unreachable); give a local checkpoint path as 'pretrained', or run `memindex backfill "
+        "--stage visual` once online"
     )
 
 

@@ -4,6 +4,7 @@ Buck Bunny sound bed."""
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from itertools import pairwise
 
 import pytest
@@ -63,3 +64,22 @@ def test_jfk_under_the_music_bed_lands_on_the_video_timeline(transcriber: Transc
     utts = _transcribe(transcriber, [window])
     assert PHRASE in _norm(" ".join(u.text for u in utts))
     _assert_words_ordered_within(utts, 60.0, 71.5, slack=0.25)
+
+
+def test_the_transcript_does_not_follow_the_process_blas_threads(transcriber: Transcriber) -> None:
+    """faster-whisper's mel features are a numpy BLAS product. On the first 72 s of bbb_narrated, 1 OpenBLAS
+    thread and 2 cut JFK's sentence into one utterance and into two; Ray sets OMP_NUM_THREADS=1 (so 1 OpenBLAS
+    thread) in its workers, and the machine's cores set the count elsewhere. Ingest's analysis fixes it."""
+    from threadpoolctl import threadpool_limits
+
+    from memindex.ingest.work import analysis_threads
+
+    chunk = next(audio_chunks(BBB, chunk_seconds=75.0))
+
+    def cut(process_threads: int, fixed: bool) -> list[tuple[float, float, str]]:
+        with threadpool_limits(process_threads, user_api="blas"), analysis_threads() if fixed else nullcontext():
+            return [(u.start, u.end, u.text) for u in transcriber.transcribe(chunk)]
+
+    assert cut(1, fixed=False) != cut(2, fixed=False), "the premise: BLAS threads change this transcript"
+    assert cut(1, fixed=True) == cut(2, fixed=True)
+    assert PHRASE in _norm(" ".join(text for *_, text in cut(2, fixed=True)))

@@ -53,15 +53,25 @@ def test_pending_then_backfill(tmp_path, cut_video) -> None:
     assert hits and all(h.tier == "visual" and h.keyframe for h in hits)
 
 
-def test_unreachable_hub_fails_fast(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("why", ["unreachable", "HF_HUB_OFFLINE"])
+def test_weights_that_cannot_be_downloaded_fail_fast_with_one_message(why, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Unreachable hub or HF_HUB_OFFLINE, the same stored words: the pending stage's message is part of the
+    index, and a Ray worker need not share the driver's environment."""
     import time
 
     import memindex.encoders.clip as clip
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    if why == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setattr(clip, "hub_reachable", lambda *a, **k: pytest.fail("offline: the hub is not asked"))
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(clip, "hub_reachable", lambda *a, **k: False)
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache
-    monkeypatch.setattr(clip, "hub_reachable", lambda *a, **k: False)
     t0 = time.perf_counter()
-    with pytest.raises(StageError, match="cannot be reached"):
+    with pytest.raises(StageError) as err:
         OpenClipEmbedder(FrameEncoderConfig(arch="ViT-B-32", pretrained="laion2b_s34b_b79k"))
     assert time.perf_counter() - t0 < 10
+    assert str(err.value).startswith(
+        "OpenCLIP ViT-B-32 weights 'laion2b_s34b_b79k' are not in the local cache and cannot be downloaded"
+    )
