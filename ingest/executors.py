@@ -56,6 +56,7 @@ class Executor(Protocol):
     name: str
     slots: int  # how many tasks the driver keeps submitted ahead of its commits
     concurrency: int  # how many tasks run at once: a long video is split into time chunks only when > 1
+    cores_per_task: int | None  # the cores each task may use (``VideoTask.cores``); None: the whole machine
 
     def submit(self, task: VideoTask) -> None: ...
 
@@ -104,6 +105,7 @@ class InlineExecutor:
     name = "inline"
     slots = 1
     concurrency = 1  # one task at a time: a video's stages keep their lanes in one pass, never split
+    cores_per_task = None
 
     def __init__(self, settings: ExecutorSettings, models: Models, progress: ProgressCallback) -> None:
         self.models, self.progress = models, progress
@@ -161,6 +163,7 @@ class LocalExecutor:
         self.workers = settings.workers or available_cores()
         self.slots = 2 * self.workers
         self.concurrency = self.workers
+        self.cores_per_task = max(1, available_cores() // self.workers)
         self.retries = settings.retries
         self.progress = progress
         self._lock = threading.Condition()
@@ -342,6 +345,7 @@ class RayExecutor:
             _ray_init(ray, settings.address)
         self._remote = ray.remote(num_cpus=1, max_retries=settings.retries, retry_exceptions=False)(_ray_task)
         self.concurrency = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.cores_per_task = 1  # what each task asks of Ray (num_cpus=1)
         self.slots = max(2, 2 * self.concurrency)
         self._events = Queue(actor_options={"num_cpus": 0})
         self._stop = threading.Event()

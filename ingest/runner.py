@@ -202,7 +202,7 @@ class Runner:
 
     def _submit(self, task: VideoTask) -> VideoTask:
         self._seq += 1
-        task = replace(task, seq=self._seq)
+        task = replace(task, seq=self._seq, cores=getattr(self.executor, "cores_per_task", None))
         self.executor.submit(task)
         return task
 

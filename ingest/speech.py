@@ -123,7 +123,8 @@ def _transcribe(job: Any, speakers: Any, part: Any = None) -> tuple[Any, list[Ut
     from memindex.ingest.audio import audio_chunks
 
     cfg = job.config.asr
-    asr = job.models.load("asr", cfg, lambda: transcriber_for(cfg))
+    threads = asr_threads(cfg.threads, job.task.cores)
+    asr = job.models.load("asr", (cfg, threads), lambda: transcriber_for(cfg, threads=threads))
     utts: list[UtteranceRec] = []
     first, last = (0, None) if part is None else (part.first_chunk, part.last_chunk)
     for i, chunk in enumerate(audio_chunks(job.info.path, chunk_seconds=cfg.chunk_seconds)):
@@ -134,6 +135,13 @@ def _transcribe(job: Any, speakers: Any, part: Any = None) -> tuple[Any, list[Ut
         utts.extend(asr.transcribe(chunk))
         speakers = _feed(job, speakers, chunk)
     return asr, utts, speakers
+
+
+def asr_threads(configured: int, cores: int | None) -> int:
+    """CTranslate2's threads for a task given ``cores`` (None: the whole machine): never more than its share,
+    so two local workers on 2 cores do not run 4 threads each. Results do not follow this count (1 and 4
+    threads give the same transcript of bbb_narrated's first 600 s), so it is a speed setting."""
+    return configured if cores is None else max(1, min(configured, cores))
 
 
 def speaker_stage(cfg: Any, models: Any) -> Any:

@@ -346,5 +346,8 @@ def _tracker(job: Any) -> Any:
         return None
     from memindex.ingest.ocr import ScreenTextTracker, make_ocr_reader
 
-    reader = job.models.load("ocr", cfg.reader, lambda: make_ocr_reader(cfg.reader))
+    # ONNX Runtime's threads follow the task's share of the cores (its results do not: 1, 2 and 4 threads read
+    # the same lines with the same scores); left unset, it takes every core in every worker.
+    options = {"threads": job.task.cores} if cfg.reader == "rapidocr" and job.task.cores else {}
+    reader = job.models.load("ocr", (cfg.reader, options), lambda: make_ocr_reader(cfg.reader, **options))
     return ScreenTextTracker(reader, interval=cfg.interval, budget=cfg.budget)

@@ -61,6 +61,9 @@ class VideoTask:
     store_config: StoreConfig
     skip: frozenset[str] = frozenset()
     part: Part | None = None  # one time chunk of one stage (``ingest/chunks.py``); None: the whole video
+    # The cores the executor gives this task (a local worker's share of the machine, a Ray task's CPUs); None:
+    # the whole machine. It sizes only thread pools whose count never changes results (CTranslate2's).
+    cores: int | None = None
 
 
 @dataclass(frozen=True)

@@ -627,8 +627,8 @@ def test_each_thread_keeps_its_own_video_language_evidence(fake_models) -> None:
 
 
 def test_the_transcriber_gets_a_fixed_thread_count(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """CTranslate2's threads come from the config, never from OMP_NUM_THREADS (Ray sets it to 1 in its
-    workers, and the count showed in the transcripts)."""
+    """CTranslate2's threads come from the config and the task's share of the cores, never from
+    OMP_NUM_THREADS (Ray sets it to 1 in its workers)."""
     from memindex.errors import ConfigError
     from memindex.ingest import asr
     from memindex.ingest.config import AsrConfig
@@ -639,5 +639,15 @@ def test_the_transcriber_gets_a_fixed_thread_count(monkeypatch) -> None:  # type
     assert taken["cpu_threads"] == 4
     asr.transcriber_for(AsrConfig(threads=2))
     assert taken["cpu_threads"] == 2
+    asr.transcriber_for(AsrConfig(), threads=1)
+    assert taken["cpu_threads"] == 1
     with pytest.raises(ConfigError, match="asr.threads"):
         AsrConfig(threads=0)
+
+
+def test_a_task_uses_at_most_its_share_of_the_cores_for_ctranslate2() -> None:
+    """Two local workers on 2 cores get 1 core each, a Ray task its 1 CPU: 4 threads each would oversubscribe."""
+    from memindex.ingest.speech import asr_threads
+
+    assert asr_threads(4, None) == 4  # inline: the whole machine
+    assert asr_threads(4, 1) == 1 and asr_threads(4, 2) == 2 and asr_threads(2, 8) == 2 and asr_threads(4, 0) == 1

@@ -97,6 +97,28 @@ def test_inline_and_local_workers_give_the_same_index(runs: dict) -> None:
     assert local.to_dict() == inline.to_dict()
 
 
+def test_each_task_is_told_the_cores_its_executor_gives_it(
+    tmp_path: Path, folder: Path, light_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """inline: the whole machine (None); local: the cores divided among the workers (Ray: 1). The analysis
+    sizes CTranslate2's threads by it (``test_asr``); the index does not change (the test above)."""
+    from memindex.ingest import executors, work
+
+    seen: list = []
+    real = work.analyze
+    monkeypatch.setattr(executors, "analyze", lambda task, *a, **k: seen.append(task.cores) or real(task, *a, **k))
+    assert _ingest(tmp_path / "whole", light_config, folder)[0].ingested
+    whole = seen[:]
+    monkeypatch.setattr(executors.InlineExecutor, "cores_per_task", 1)
+    assert _ingest(tmp_path / "share", light_config, folder)[0].ingested
+    assert whole and set(whole) == {None} and seen[len(whole) :] == [1] * len(whole)
+    local = executors.LocalExecutor(executors.ExecutorSettings(workers=2), None, lambda _e: None)  # type: ignore[arg-type]
+    try:
+        assert local.cores_per_task == max(1, executors.available_cores() // 2)
+    finally:
+        local.close()
+
+
 def test_commits_follow_input_order_whatever_finishes_first(runs: dict, folder: Path) -> None:
     report, _, ids, events = runs["local"]
     order = [e["video_id"] for e in report.ingested]

@@ -301,3 +301,19 @@ def test_budget_settings_are_part_of_the_stage_name():
 def test_bad_budget_is_a_config_error(bad):
     with pytest.raises(ConfigError):
         ReadBudget(**bad)
+
+
+def test_the_reader_runs_on_the_cores_its_task_is_given(monkeypatch):
+    """A local worker's or Ray task's share of the cores caps ONNX Runtime's threads; inline leaves them."""
+    from types import SimpleNamespace
+
+    from memindex.ingest import ocr, visual_pass
+    from memindex.ingest.config import IngestConfig
+    from memindex.ingest.work import Models
+
+    made = []
+    monkeypatch.setattr(ocr, "make_ocr_reader", lambda name, **kw: made.append((name, kw)) or object())
+    for cores in (None, 1):
+        job = SimpleNamespace(config=IngestConfig(), task=SimpleNamespace(cores=cores), models=Models(None))
+        assert visual_pass._tracker(job) is not None
+    assert made == [("rapidocr", {}), ("rapidocr", {"threads": 1})]
