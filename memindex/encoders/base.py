@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TextEmbedder", "FrameEmbedder", "normalize", "limit_torch_threads", "limit_blas_threads"]
 
@@ -51,22 +55,58 @@ def limit_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def limit_blas_threads(threads: int | None) -> AbstractContextManager[Any]:
-    """A context capping the threads of numpy's BLAS (OpenBLAS or MKL) at ``threads``; None leaves them.
+@contextmanager
+def limit_blas_threads(threads: int | None) -> Iterator[None]:
+    """Hold the threads of numpy's BLAS (OpenBLAS or MKL) at ``threads`` while inside; None leaves them.
 
-    A process-wide setting, restored on exit. Set it before other threads run matrix products, not while they
-    do. Results follow it: faster-whisper's mel features (a BLAS product) with 1 OpenBLAS thread and with 2
-    differ in their last bits, enough to change a decoded comma, and OpenBLAS takes its count from
-    ``OMP_NUM_THREADS``, which Ray sets to 1 in its workers."""
-    global _BLAS
+    A process-wide setting. Contexts may overlap across threads (an ingest beside a server's queries): the
+    count is set when the first one enters, the latest request wins while any is open, and the process's own
+    count comes back only when the last one leaves, so one context ending never changes the count under another
+    (they all ask for 1 here). Results follow it: faster-whisper's mel features (a BLAS product) with 1
+    OpenBLAS thread and with 2 differ in their last bits, enough to change a decoded comma, and OpenBLAS takes
+    its count from ``OMP_NUM_THREADS``, which Ray sets to 1 in its workers."""
+    global _BLAS, _BLAS_OPEN, _BLAS_OWN
     if threads is None:
-        return nullcontext()
-    if _BLAS is None:  # finding the loaded libraries takes milliseconds: once (numpy's BLAS loads with numpy)
-        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+        yield
+        return
+    with _BLAS_LOCK:
+        if _BLAS is None:  # finding the loaded libraries takes milliseconds: once (numpy's BLAS loads with numpy)
+            from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
-        _BLAS = ThreadpoolController().select(user_api="blas")
-    limits: AbstractContextManager[Any] = _BLAS.limit(limits=threads)
-    return limits
+            _BLAS = ThreadpoolController().select(user_api="blas")
+        if _BLAS_OPEN == 0:
+            _BLAS_OWN = [lib.num_threads for lib in _BLAS.lib_controllers]
+        _BLAS_OPEN += 1
+        for lib in _BLAS.lib_controllers:
+            if lib.num_threads != threads:
+                lib.set_num_threads(threads)
+        held = [lib.num_threads for lib in _BLAS.lib_controllers]
+    if any(n != threads for n in held) and not _BLAS_SAID:
+        _said()
+        log.warning(
+            "numpy's BLAS stays at %s threads, not %d: OpenBLAS ignores a new count from a thread other than the "
+            "main one once the main thread has set one; matrix products may differ in their last bits from a run "
+            "on the main thread",
+            held,
+            threads,
+        )
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_OPEN -= 1
+            if _BLAS_OPEN == 0:
+                for lib, own in zip(_BLAS.lib_controllers, _BLAS_OWN, strict=True):
+                    lib.set_num_threads(own)
 
 
 _BLAS: Any = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_OPEN = 0
+_BLAS_OWN: list[int] = []
+_BLAS_SAID = False
+
+
+def _said() -> None:
+    global _BLAS_SAID
+    _BLAS_SAID = True
