@@ -17,8 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from memindex.errors import MissingDependencyError, StageError
 
 __all__ = ["PACKAGED", "PACKAGED_BASE", "model_cache_dir", "resolve_model", "load_whisper"]
@@ -55,27 +53,9 @@ def load_whisper(path: str, device: str, compute_type: str, cpu_threads: int) ->
     except ImportError as exc:
         raise MissingDependencyError("faster-whisper", "asr", "speech recognition") from exc
     try:
-        model = faster_whisper.WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+        return faster_whisper.WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
     except (RuntimeError, ValueError, OSError) as exc:
         raise StageError(f"cannot load faster-whisper model {path!r}: {exc}", path=path) from exc
-    features = model.feature_extractor
-    features.mel_filters = MelFilters.of(np.asarray(features.mel_filters))
-    return model
-
-
-class MelFilters(np.ndarray):
-    """faster-whisper's mel filterbank, applied without BLAS: its feature extractor computes
-    ``mel_filters @ magnitudes``, and a BLAS product's last bits follow BLAS's process-wide thread count (1 thread
-    against 2 cut JFK's sentence in bbb_narrated into one utterance or two). einsum's own loops give the same
-    bits in every process, as fast (7 ms for a 30-s window), and agree with the BLAS product to float rounding."""
-
-    @classmethod
-    def of(cls, filters: np.ndarray) -> MelFilters:
-        return np.ascontiguousarray(filters).view(cls)
-
-    def __matmul__(self, other: Any) -> np.ndarray:
-        out: np.ndarray = np.einsum("mf,...ft->...mt", np.asarray(self), np.asarray(other), optimize=False)
-        return out
 
 
 def _package_dir(module: str, extra: str, purpose: str) -> Path:

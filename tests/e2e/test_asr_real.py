@@ -4,9 +4,9 @@ Buck Bunny sound bed."""
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from itertools import pairwise
 
-import numpy as np
 import pytest
 
 from memindex.ingest.asr import FasterWhisperTranscriber, Transcriber
@@ -67,23 +67,19 @@ def test_jfk_under_the_music_bed_lands_on_the_video_timeline(transcriber: Transc
 
 
 def test_the_transcript_does_not_follow_the_process_blas_threads(transcriber: Transcriber) -> None:
-    """faster-whisper's mel features are a BLAS product (``mel_filters @ magnitudes``) whose last bits follow
-    BLAS's process-wide thread count: with it, 1 OpenBLAS thread and 2 cut JFK's sentence in the first 72 s of
-    bbb_narrated into one utterance and into two. Ray sets OMP_NUM_THREADS=1 (so 1 OpenBLAS thread) in its
-    workers; the machine's cores set it elsewhere. The filterbank is applied without BLAS
-    (``asr_models.MelFilters``), so the transcript is one in every process."""
-    from faster_whisper.feature_extractor import FeatureExtractor
+    """faster-whisper's mel features are a numpy BLAS product. On the first 72 s of bbb_narrated, 1 OpenBLAS
+    thread and 2 cut JFK's sentence into one utterance and into two; Ray sets OMP_NUM_THREADS=1 (so 1 OpenBLAS
+    thread) in its workers, and the machine's cores set the count elsewhere. Ingest's analysis fixes it."""
     from threadpoolctl import threadpool_limits
 
+    from memindex.ingest.work import analysis_threads
+
     chunk = next(audio_chunks(BBB, chunk_seconds=75.0))
-    audio = chunk.samples.astype(np.float32)
-    plain = FeatureExtractor()
-    cut, features = {}, {}
-    for n in (1, 2):
-        with threadpool_limits(n, user_api="blas"):
-            features[n] = plain(audio)
-            utts = transcriber.transcribe(chunk)
-            cut[n] = [(u.start, u.end, u.text, [(w.start, w.end) for w in u.words]) for u in utts]
-    assert not np.array_equal(features[1], features[2]), "premise: BLAS threads change faster-whisper's features"
-    assert cut[1] == cut[2]
-    assert PHRASE in _norm(" ".join(u[2] for u in cut[1]))
+
+    def cut(process_threads: int, fixed: bool) -> list[tuple[float, float, str]]:
+        with threadpool_limits(process_threads, user_api="blas"), analysis_threads() if fixed else nullcontext():
+            return [(u.start, u.end, u.text) for u in transcriber.transcribe(chunk)]
+
+    assert cut(1, fixed=False) != cut(2, fixed=False), "the premise: BLAS threads change this transcript"
+    assert cut(1, fixed=True) == cut(2, fixed=True)
+    assert PHRASE in _norm(" ".join(text for *_, text in cut(2, fixed=True)))
