@@ -212,8 +212,8 @@ def analyze(task: VideoTask, models: Models | None = None, progress: ProgressCal
 
 
 def analysis_threads() -> AbstractContextManager[Any]:
-    """numpy's BLAS at ``ANALYSIS_BLAS_THREADS`` while ingest computes what it stores, in every process."""
-    return limit_blas_threads(ANALYSIS_BLAS_THREADS)
+    """Every loaded BLAS at ``ANALYSIS_BLAS_THREADS`` while ingest computes what it stores, in every process."""
+    return limit_blas_threads(ANALYSIS_BLAS_THREADS, rescan=True)  # libraries loaded since (faiss, scipy) too
 
 
 def _analyze(task: VideoTask, models: Models | None, progress: ProgressCallback | None) -> VideoRecords:

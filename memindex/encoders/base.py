@@ -56,26 +56,30 @@ def limit_torch_threads(threads: int | None) -> None:
 
 
 @contextmanager
-def limit_blas_threads(threads: int | None) -> Iterator[None]:
-    """Hold the threads of numpy's BLAS (OpenBLAS or MKL) at ``threads`` while inside; None leaves them.
+def limit_blas_threads(threads: int | None, *, rescan: bool = False) -> Iterator[None]:
+    """Hold the threads of every loaded BLAS (OpenBLAS, MKL: numpy's, scipy's, faiss's) at ``threads`` while
+    inside; None leaves them. ``rescan`` looks again for BLAS libraries loaded since the last look (5 ms: right
+    once per ingest task, too slow for every query, which holds the ones found before).
 
     A process-wide setting. Contexts may overlap across threads (an ingest beside a server's queries): the
-    count is set when the first one enters, the latest request wins while any is open, and the process's own
+    count is set when the first one enters, the latest request wins while any is open, and each library's own
     count comes back only when the last one leaves, so one context ending never changes the count under another
     (they all ask for 1 here). Results follow it: faster-whisper's mel features (a BLAS product) with 1
     OpenBLAS thread and with 2 differ in their last bits, enough to change a decoded comma, and OpenBLAS takes
     its count from ``OMP_NUM_THREADS``, which Ray sets to 1 in its workers."""
-    global _BLAS, _BLAS_OPEN, _BLAS_OWN
+    global _BLAS, _BLAS_OPEN
     if threads is None:
         yield
         return
     with _BLAS_LOCK:
-        if _BLAS is None:  # finding the loaded libraries takes milliseconds: once (numpy's BLAS loads with numpy)
+        if _BLAS is None or rescan:
             from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
             _BLAS = ThreadpoolController().select(user_api="blas")
         if _BLAS_OPEN == 0:
-            _BLAS_OWN = [lib.num_threads for lib in _BLAS.lib_controllers]
+            _BLAS_OWN.clear()
+        for lib in _BLAS.lib_controllers:  # a library first seen now (loaded meanwhile) keeps its own count too
+            _BLAS_OWN.setdefault(lib.filepath, lib.num_threads)
         _BLAS_OPEN += 1
         for lib in _BLAS.lib_controllers:
             if lib.num_threads != threads:
@@ -84,9 +88,9 @@ def limit_blas_threads(threads: int | None) -> Iterator[None]:
     if any(n != threads for n in held) and not _BLAS_SAID:
         _said()
         log.warning(
-            "numpy's BLAS stays at %s threads, not %d: OpenBLAS ignores a new count from a thread other than the "
-            "main one once the main thread has set one; matrix products may differ in their last bits from a run "
-            "on the main thread",
+            "BLAS stays at %s threads, not %d: OpenBLAS ignores a new count from a thread other than the main one "
+            "once the main thread has set one; matrix products may differ in their last bits from a run on the "
+            "main thread",
             held,
             threads,
         )
@@ -96,14 +100,14 @@ def limit_blas_threads(threads: int | None) -> Iterator[None]:
         with _BLAS_LOCK:
             _BLAS_OPEN -= 1
             if _BLAS_OPEN == 0:
-                for lib, own in zip(_BLAS.lib_controllers, _BLAS_OWN, strict=True):
-                    lib.set_num_threads(own)
+                for lib in _BLAS.lib_controllers:
+                    lib.set_num_threads(_BLAS_OWN.get(lib.filepath, lib.num_threads))
 
 
 _BLAS: Any = None
 _BLAS_LOCK = threading.Lock()
 _BLAS_OPEN = 0
-_BLAS_OWN: list[int] = []
+_BLAS_OWN: dict[str, int] = {}
 _BLAS_SAID = False
 
 

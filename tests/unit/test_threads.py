@@ -25,7 +25,7 @@ def two_threads():  # type: ignore[no-untyped-def]
 
 
 def test_the_count_is_held_inside_and_given_back_after(two_threads) -> None:  # type: ignore[no-untyped-def]
-    with limit_blas_threads(1):
+    with limit_blas_threads(1, rescan=True):  # every BLAS loaded by now (numpy's; scipy's, faiss's in a full run)
         assert set(_blas()) == {1}
     assert set(_blas()) == {2}
     with limit_blas_threads(None):
@@ -35,7 +35,7 @@ def test_the_count_is_held_inside_and_given_back_after(two_threads) -> None:  # 
 def test_one_holder_leaving_never_changes_the_count_under_another(two_threads) -> None:  # type: ignore[no-untyped-def]
     """A query's hold that began before an ingest's and ends during it: the ingest keeps 1 thread (a plain
     save-and-restore would give it back the process's 2 mid-video)."""
-    query, ingest = limit_blas_threads(1), limit_blas_threads(1)
+    query, ingest = limit_blas_threads(1), limit_blas_threads(1, rescan=True)
     query.__enter__()
     ingest.__enter__()
     query.__exit__(None, None, None)
@@ -63,13 +63,17 @@ with threadpoolctl.threadpool_limits(2, user_api="blas"):  # the main thread set
     barrier = threading.Barrier(1)
     t.start(); t.join()
 print("ignored", seen[-1])
+import scipy.linalg  # another OpenBLAS, loaded after the first look
+with limit_blas_threads(1, rescan=True):
+    print("rescanned", sorted(blas()))
+print("after", sorted(blas()))
 """
 
 
 def test_holders_on_many_threads_and_openblas_ignoring_other_threads() -> None:
     """In a fresh process (OpenBLAS's state sticks): eight threads hold 1 at once and the process's count comes
     back after; once the main thread has set a count, OpenBLAS ignores a set from another thread, and the hold
-    says so in a warning instead of pretending."""
+    says so in a warning instead of pretending; a BLAS loaded later (scipy's) is held once looked for again."""
     import subprocess
     import sys
 
@@ -77,6 +81,7 @@ def test_holders_on_many_threads_and_openblas_ignoring_other_threads() -> None:
     run = subprocess.run([sys.executable, "-c", HOLDERS], capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0, run.stderr
     assert "ignored {2}" in run.stdout
+    assert "rescanned [1]" in run.stdout and "after [2]" in run.stdout, run.stdout
     assert "OpenBLAS ignores a new count from a thread other than the main one" in run.stderr
 
 
